@@ -1,0 +1,388 @@
+//! Sync engine benchmark (PostgreSQL): a deterministic chat-app dataset, then in one process
+//! and against one server:
+//!   1. raw binary COPY pipe, table by table, same parallelism as the sync (the data-phase
+//!      baseline: no transform, no constraints),
+//!   2. `pg_dump | psql` of the whole database (the end-to-end baseline),
+//!   3. the sync with the seeds' rules (`default_pii`; shrinks message bodies),
+//!   4. the sync with size-preserving rules only (hash-shaped tokens/phones/emails).
+//!
+//! Then the same dataset in MariaDB: the sync vs `mariadb-dump | mariadb` into a fresh
+//! database (SYNC_BENCH_MYSQL=0 skips it).
+//!
+//! Prints rows/s, MB/s, peak RSS and the ratios. Not a test: nothing is asserted.
+//!
+//!   cargo bench -p terraform-provider-staging --bench sync
+//!   SYNC_BENCH_USERS=200000 cargo bench ... (≈1 GB; default 20000 ≈ 100 MB)
+//!   SYNC_BENCH_PARALLELISM=2 (default 2)
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures::{pin_mut, SinkExt, StreamExt};
+use stagecraft_testkit::databases::{MariaDb, Postgres, ADMIN_USER, PG_BIN};
+use terraform_provider_staging::sync::{self, PiiPolicy, RuleSet, SyncOptions, Transform};
+
+const TABLES: &[&str] = &["users", "messages", "sessions", "events"];
+
+/// `gen.sql` from the research notes, in spirit: no random(), so every run is byte-identical.
+fn dataset(n: u64) -> String {
+    format!(
+        r#"
+CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL UNIQUE, phone text,
+  first_name text, last_name text, api_token text UNIQUE, password_hash text, avatar_url text,
+  is_admin boolean NOT NULL DEFAULT false, created_at timestamptz NOT NULL, updated_at timestamptz);
+CREATE TABLE messages (id bigint PRIMARY KEY, sender_id bigint NOT NULL REFERENCES users(id),
+  recipient_id bigint REFERENCES users(id), body text NOT NULL, media_url text, created_at timestamptz NOT NULL);
+CREATE INDEX ON messages (sender_id);
+CREATE TABLE sessions (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),
+  token text NOT NULL UNIQUE, ip inet, user_agent text, expires_at timestamptz);
+CREATE TABLE events (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id),
+  kind text NOT NULL, amount numeric(12,2), created_at timestamptz NOT NULL);
+INSERT INTO users SELECT i, 'user' || i || '@corp-example.org', '+1 415 555 ' || lpad((i % 10000)::text, 4, '0'),
+  'First' || (i % 997), 'Last' || (i % 1009), md5(i::text) || md5((i + 1)::text), '$2b$10$' || md5(i::text),
+  CASE WHEN i % 3 = 0 THEN 'https://cdn.example.net/a/' || i || '.png' END, i % 50 = 0,
+  timestamptz '2024-01-01' + i * interval '1 second', timestamptz '2024-06-01' + i * interval '1 second'
+  FROM generate_series(1, {n}) i;
+INSERT INTO messages SELECT i, i % {n} + 1, (i * 7) % {n} + 1,
+  repeat('message body ' || md5(i::text) || ' ', 1 + i % 4),
+  CASE WHEN i % 4 = 0 THEN 'https://media.example.net/m/' || i || '.jpg' END,
+  timestamptz '2024-02-01' + i * interval '1 second'
+  FROM generate_series(1, {n} * 10) i;
+INSERT INTO sessions SELECT i, i % {n} + 1, md5(i || 'a') || md5(i || 'b'),
+  ('10.' || (i / 65536) % 256 || '.' || (i / 256) % 256 || '.' || i % 256)::inet,
+  'Mozilla/5.0 agent ' || (i % 100), timestamptz '2025-01-01' + i * interval '1 minute'
+  FROM generate_series(1, {n} * 2) i;
+INSERT INTO events SELECT i, i % {n} + 1, (ARRAY['login','purchase','logout'])[i % 3 + 1],
+  (i % 10000) / 100.0, timestamptz '2024-03-01' + i * interval '1 second'
+  FROM generate_series(1, {n} * 10) i;
+ANALYZE;
+"#
+    )
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn reset_db(pg: &Postgres, db: &str) {
+    pg.psql(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+    )
+    .unwrap();
+    pg.create_database(db).unwrap();
+}
+
+async fn client(url: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    c
+}
+
+/// Raw binary COPY of every table (tables in parallel, like the sync), into bare tables.
+async fn raw_copy(pg: &Postgres, parallelism: usize) -> Duration {
+    reset_db(pg, "rawcopy");
+    let schema = Command::new(format!("{PG_BIN}/pg_dump"))
+        .args(["-s", "-x", "-O", "--section=pre-data", "-h"])
+        .arg(pg.socket_dir())
+        .args(["-p", &pg.port().to_string(), "-U", ADMIN_USER, "prod"])
+        .output()
+        .unwrap();
+    pg.psql_script("rawcopy", &String::from_utf8_lossy(&schema.stdout))
+        .unwrap();
+    let t0 = Instant::now();
+    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(TABLES.to_vec()));
+    let mut tasks = Vec::new();
+    for _ in 0..parallelism {
+        let queue = queue.clone();
+        let (su, tu) = (pg.admin_url("prod"), pg.admin_url("rawcopy"));
+        tasks.push(tokio::spawn(async move {
+            let (src, tgt) = (client(&su).await, client(&tu).await);
+            loop {
+                let Some(t) = queue.lock().await.pop() else {
+                    break;
+                };
+                let sink = tgt
+                    .copy_in::<_, bytes::Bytes>(&format!("COPY {t} FROM STDIN (FORMAT binary)"))
+                    .await
+                    .unwrap();
+                let stream = src
+                    .copy_out(&format!("COPY {t} TO STDOUT (FORMAT binary)"))
+                    .await
+                    .unwrap();
+                pin_mut!(sink);
+                pin_mut!(stream);
+                while let Some(chunk) = stream.next().await {
+                    sink.feed(chunk.unwrap()).await.unwrap();
+                }
+                sink.finish().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    t0.elapsed()
+}
+
+fn dump_restore(pg: &Postgres) -> Duration {
+    reset_db(pg, "dumped");
+    let t0 = Instant::now();
+    let sh = format!(
+        "{b}/pg_dump -h {d} -p {p} -U {u} prod | {b}/psql -X -q -h {d} -p {p} -U {u} dumped >/dev/null",
+        b = PG_BIN,
+        d = pg.socket_dir().display(),
+        p = pg.port(),
+        u = ADMIN_USER
+    );
+    let st = Command::new("bash")
+        .args(["-o", "pipefail", "-c", &sh])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    t0.elapsed()
+}
+
+fn size_preserving_rules() -> RuleSet {
+    // Outputs as long as the inputs (hash keeps shape/length; emails become fixed-length
+    // u_<16 hex>@example.com, close to the source's length), nothing NULLed or shortened.
+    let mut r = RuleSet::new().with_hash_key(b"bench-key".to_vec());
+    for (t, c) in [
+        ("users", "email"),
+        ("users", "phone"),
+        ("users", "api_token"),
+        ("users", "password_hash"),
+        ("sessions", "token"),
+    ] {
+        r = r.with_rule(t, c, Transform::Hash);
+    }
+    for (t, c) in [
+        ("users", "first_name"),
+        ("users", "last_name"),
+        ("users", "avatar_url"),
+        ("messages", "body"),
+        ("messages", "media_url"),
+        ("sessions", "ip"),
+    ] {
+        r = r.with_rule(t, c, Transform::Keep);
+    }
+    r
+}
+
+/// The PostgreSQL dataset's shape in MariaDB (sequence engine instead of generate_series).
+fn mysql_dataset(n: u64) -> String {
+    format!(
+        r#"
+CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(255) NOT NULL UNIQUE, phone VARCHAR(32),
+  first_name VARCHAR(64), last_name VARCHAR(64), api_token CHAR(64) UNIQUE, password_hash VARCHAR(64),
+  avatar_url VARCHAR(255), is_admin BOOLEAN NOT NULL DEFAULT false, created_at DATETIME(6) NOT NULL,
+  updated_at DATETIME(6)) ENGINE=InnoDB;
+CREATE TABLE messages (id BIGINT PRIMARY KEY, sender_id BIGINT NOT NULL, recipient_id BIGINT,
+  body TEXT NOT NULL, media_url VARCHAR(255), created_at DATETIME(6) NOT NULL, KEY (sender_id),
+  FOREIGN KEY (sender_id) REFERENCES users(id), FOREIGN KEY (recipient_id) REFERENCES users(id)) ENGINE=InnoDB;
+CREATE TABLE sessions (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, token CHAR(64) NOT NULL UNIQUE,
+  ip VARCHAR(45), user_agent VARCHAR(255), expires_at DATETIME(6),
+  FOREIGN KEY (user_id) REFERENCES users(id)) ENGINE=InnoDB;
+CREATE TABLE events (id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL, kind VARCHAR(16) NOT NULL,
+  amount DECIMAL(12,2), created_at DATETIME(6) NOT NULL,
+  FOREIGN KEY (user_id) REFERENCES users(id)) ENGINE=InnoDB;
+INSERT INTO users SELECT seq, CONCAT('user', seq, '@corp-example.org'),
+  CONCAT('+1 415 555 ', LPAD(seq % 10000, 4, '0')), CONCAT('First', seq % 997), CONCAT('Last', seq % 1009),
+  CONCAT(MD5(seq), MD5(seq + 1)), CONCAT('$2b$10$', MD5(seq)),
+  IF(seq % 3 = 0, CONCAT('https://cdn.example.net/a/', seq, '.png'), NULL), seq % 50 = 0,
+  TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND, TIMESTAMP '2024-06-01 00:00:00' + INTERVAL seq SECOND
+  FROM seq_1_to_{n};
+INSERT INTO messages SELECT seq, seq % {n} + 1, (seq * 7) % {n} + 1,
+  REPEAT(CONCAT('message body ', MD5(seq), ' '), 1 + seq % 4),
+  IF(seq % 4 = 0, CONCAT('https://media.example.net/m/', seq, '.jpg'), NULL),
+  TIMESTAMP '2024-02-01 00:00:00' + INTERVAL seq SECOND
+  FROM seq_1_to_{m};
+INSERT INTO sessions SELECT seq, seq % {n} + 1, CONCAT(MD5(CONCAT(seq, 'a')), MD5(CONCAT(seq, 'b'))),
+  CONCAT('10.', (seq DIV 65536) % 256, '.', (seq DIV 256) % 256, '.', seq % 256),
+  CONCAT('Mozilla/5.0 agent ', seq % 100), TIMESTAMP '2025-01-01 00:00:00' + INTERVAL seq MINUTE
+  FROM seq_1_to_{s};
+INSERT INTO events SELECT seq, seq % {n} + 1, ELT(seq % 3 + 1, 'login', 'purchase', 'logout'),
+  (seq % 10000) / 100.0, TIMESTAMP '2024-03-01 00:00:00' + INTERVAL seq SECOND
+  FROM seq_1_to_{m};
+ANALYZE TABLE users, messages, sessions, events;
+"#,
+        m = n * 10,
+        s = n * 2
+    )
+}
+
+/// Sync vs `mariadb-dump | mariadb` into a fresh database, same server, same run.
+fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
+    let my = MariaDb::start().unwrap();
+    my.sql("CREATE DATABASE prod; CREATE DATABASE staging;")
+        .unwrap();
+    let t = Instant::now();
+    my.sql_in("prod", &mysql_dataset(users)).unwrap();
+    println!(
+        "mysql dataset: {users} users, {} rows (generated in {:.1} s)",
+        users * 23,
+        t.elapsed().as_secs_f64()
+    );
+    let opts = SyncOptions {
+        parallelism,
+        unsanitized_pii: PiiPolicy::Warn,
+        ..SyncOptions::default()
+    };
+    let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
+    let r = rt
+        .block_on(sync::run(
+            &my.admin_url("prod"),
+            &my.admin_url("staging"),
+            &pii,
+            &opts,
+        ))
+        .unwrap();
+    my.sql("DROP DATABASE IF EXISTS dumped; CREATE DATABASE dumped;")
+        .unwrap();
+    let sock = my.socket();
+    let t0 = Instant::now();
+    let sh = format!(
+        "mariadb-dump --no-defaults --socket={s} -uroot --single-transaction prod | \
+         mariadb --no-defaults --socket={s} -uroot dumped",
+        s = sock.display()
+    );
+    let st = Command::new("bash")
+        .args(["-o", "pipefail", "-c", &sh])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dump = t0.elapsed();
+    let whole = r.duration_ms as f64 / 1000.0;
+    let data = r
+        .phases
+        .iter()
+        .find(|p| p.name == "data")
+        .map(|p| p.ms)
+        .unwrap_or(0) as f64
+        / 1000.0;
+    println!(
+        "mariadb-dump | mariadb:          {:7.2} s",
+        dump.as_secs_f64()
+    );
+    println!(
+        "mysql sync default_pii data {data:6.2} s ({:>9.0} rows/s), whole {whole:6.2} s; whole sync / mariadb-dump|mariadb: {:.2}",
+        r.rows_copied as f64 / data,
+        whole / dump.as_secs_f64()
+    );
+    let phases: Vec<String> = r
+        .phases
+        .iter()
+        .map(|p| format!("{} {:.2}s", p.name, p.ms as f64 / 1000.0))
+        .collect();
+    println!("    phases: {}", phases.join(", "));
+}
+
+fn main() {
+    let users: u64 = std::env::var("SYNC_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let parallelism: usize = std::env::var("SYNC_BENCH_PARALLELISM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let pg = Postgres::start().unwrap();
+    pg.create_database("prod").unwrap();
+    pg.create_database("staging").unwrap();
+    let t = Instant::now();
+    pg.psql_script("prod", &dataset(users)).unwrap();
+    let rows: u64 = users * 23;
+    let size_mb: f64 = pg
+        .psql("prod", "SELECT pg_database_size('prod')")
+        .unwrap()
+        .trim()
+        .parse::<f64>()
+        .unwrap()
+        / 1e6;
+    println!(
+        "dataset: {users} users, {rows} rows, database {size_mb:.0} MB (generated in {:.1} s), parallelism {parallelism}",
+        t.elapsed().as_secs_f64()
+    );
+
+    let opts = SyncOptions {
+        parallelism,
+        unsanitized_pii: PiiPolicy::Warn,
+        ..SyncOptions::default()
+    };
+    let src = pg.admin_url("prod");
+    let tgt = pg.admin_url("staging");
+    let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
+    let r_pii = rt.block_on(sync::run(&src, &tgt, &pii, &opts)).unwrap();
+    let rss_sync = peak_rss_mb();
+    let r_size = rt
+        .block_on(sync::run(&src, &tgt, &size_preserving_rules(), &opts))
+        .unwrap();
+    let rss_sync = rss_sync.max(peak_rss_mb());
+    let raw = rt.block_on(raw_copy(&pg, parallelism));
+    let dump = dump_restore(&pg);
+
+    let data_ms = |r: &sync::SyncReport| {
+        r.phases
+            .iter()
+            .find(|p| p.name == "data")
+            .map(|p| p.ms)
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
+    println!(
+        "raw binary COPY pipe:            {:7.2} s  {:>10.0} rows/s",
+        raw.as_secs_f64(),
+        rows as f64 / raw.as_secs_f64()
+    );
+    println!(
+        "pg_dump | psql:                  {:7.2} s",
+        dump.as_secs_f64()
+    );
+    for (name, r) in [("default_pii", &r_pii), ("size-preserving", &r_size)] {
+        let d = data_ms(r);
+        let whole = r.duration_ms as f64 / 1000.0;
+        println!(
+            "sync {name:16} data {d:6.2} s ({:>9.0} rows/s, {:6.1} MB/s read, {:.0} MB in, {:.0} MB out), whole {whole:6.2} s",
+            r.rows_copied as f64 / d,
+            mb(r) / d,
+            mb(r),
+            r.bytes_written as f64 / 1e6
+        );
+        println!(
+            "    data phase vs raw COPY: throughput ratio {:.2} (goal >= 0.9); whole sync / pg_dump|psql: {:.2} (goal <= 0.75)",
+            raw.as_secs_f64() / d,
+            whole / dump.as_secs_f64()
+        );
+        let phases: Vec<String> = r
+            .phases
+            .iter()
+            .map(|p| format!("{} {:.2}s", p.name, p.ms as f64 / 1000.0))
+            .collect();
+        println!("    phases: {}", phases.join(", "));
+    }
+    println!("peak RSS of this process during the syncs: {rss_sync:.1} MB (goal <= 64 MB)");
+    drop(pg);
+    if std::env::var("SYNC_BENCH_MYSQL").as_deref() != Ok("0") {
+        mysql_bench(&rt, users, parallelism);
+    }
+}
