@@ -12,7 +12,8 @@ back.
     scripts/modules/gen_aws_schema.py            # rebuild tests/aws-standin/schema/aws.schema.json
     scripts/modules/gen_aws_schema.py --check    # exit 1 if the committed file is stale
 
-The package is downloaded once into target/modules-cache/ with `pip download --no-deps`.
+The package is downloaded into target/modules-cache/ with `pip download --no-deps`; only the
+modules read here are unpacked, and the wheel is deleted afterwards.
 """
 import argparse
 import json
@@ -36,29 +37,34 @@ CACHE = os.path.join(ROOT, "target", "modules-cache", "cdktn")
 # Package
 # ---------------------------------------------------------------------------------------------
 
-def package_lib(cache=CACHE):
-    """Downloads and unpacks the pinned package; returns the path of its `lib/` directory."""
+def package_lib(types, cache=CACHE):
+    """Downloads the pinned package and unpacks the generated modules of `types` (plus the
+    provider's); returns the path of its `lib/` directory. Only those files are unpacked, straight
+    from the wheel, and the wheel is deleted afterwards: the whole package would take far more
+    disk than the few modules we read."""
     lib = os.path.join(cache, PIN, "package", "lib")
-    if os.path.isdir(lib):
+    wanted = {type_dir(t) for t in types} | {"provider"}
+    if all(os.path.exists(os.path.join(lib, d, "index.js")) for d in wanted):
         return lib
     os.makedirs(cache, exist_ok=True)
     wheel = os.path.join(cache, f"cdktn_provider_aws-{PIN}-py3-none-any.whl")
     if not os.path.exists(wheel):
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "--quiet",
              f"{PACKAGE}=={PIN}", "-d", cache],
             check=True,
         )
     with zipfile.ZipFile(wheel) as z:
         name = next(n for n in z.namelist() if n.endswith(".jsii.tgz"))
-        tgz = os.path.join(cache, os.path.basename(name))
-        with z.open(name) as src, open(tgz, "wb") as dst:
-            dst.write(src.read())
-    with tarfile.open(tgz) as t:
-        members = [m for m in t.getmembers()
-                   if m.name.startswith("package/lib/") or m.name == "package/package.json"]
-        t.extractall(os.path.join(cache, PIN), members=members)
-    os.remove(tgz)
+        with z.open(name) as src, tarfile.open(fileobj=src, mode="r|gz") as t:
+            for m in t:
+                parts = m.name.split("/")
+                keep = m.name == "package/package.json" or (
+                    len(parts) == 4 and parts[1] == "lib" and parts[2] in wanted
+                    and parts[3] in ("index.js", "index.d.ts"))
+                if keep and m.isfile():
+                    t.extract(m, os.path.join(cache, PIN), filter="data")
+    os.remove(wheel)
     meta = json.load(open(os.path.join(cache, PIN, "package", "package.json")))
     print(f"{PACKAGE} {PIN}: generated from {meta['cdktn']['provider']}", file=sys.stderr)
     return lib
@@ -365,12 +371,12 @@ def main():
     ap.add_argument("--overrides", default=os.path.join(SCHEMA_DIR, "overrides.json"))
     ap.add_argument("extra", nargs="*", help="rebuild these types instead (to stdout)")
     args = ap.parse_args()
-    lib = package_lib()
     overrides = json.load(open(args.overrides)) if os.path.exists(args.overrides) else {}
     if args.extra:
-        json.dump(build(lib, args.extra, {}), sys.stdout, indent=1, sort_keys=True)
+        json.dump(build(package_lib(args.extra), args.extra, {}), sys.stdout, indent=1, sort_keys=True)
         return 0
     types = read_types(args.types)
+    lib = package_lib(types)
     schema = build(lib, types, overrides)
     schema["_generated_by"] = (
         f"scripts/modules/gen_aws_schema.py from PyPI {PACKAGE}=={PIN} (MPL-2.0, generated from "

@@ -87,8 +87,9 @@ class Suite:
     # -- setup ----------------------------------------------------------------------------
 
     def setup(self):
-        code, out = self.run(["cargo", "build", "--quiet", "-p", "stagecraft-aws-standin",
-                              "-p", "terraform-provider-staging", "--bins"], ROOT, timeout=3000)
+        # The same invocation as scripts/test.sh's build, so that it reuses those artifacts:
+        # building only these packages unifies features differently and compiles the AWS SDK twice.
+        code, out = self.run(["cargo", "build", "--quiet", "--workspace", "--all-targets"], ROOT, timeout=3000)
         if not self.check("build stand-in and stagecraft/staging", code == 0, out):
             return False
         target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
