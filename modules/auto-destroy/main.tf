@@ -120,10 +120,12 @@ data "aws_iam_policy_document" "reaper" {
       "apprunner:ListTagsForResource",
       "rds:DescribeDBInstances",
       "secretsmanager:DescribeSecret",
+      "ecs:DescribeServices",
     ]
     resources = [
       "arn:${local.partition}:apprunner:${local.region}:${local.account}:service/*",
       "arn:${local.partition}:rds:${local.region}:${local.account}:db:*",
+      "arn:${local.partition}:ecs:${local.region}:${local.account}:service/*",
       "arn:${local.partition}:secretsmanager:${local.region}:${local.account}:secret:*",
     ]
   }
@@ -155,6 +157,24 @@ data "aws_iam_policy_document" "reaper" {
       "rds:RemoveTagsFromResource",
     ]
     resources = ["arn:${local.partition}:rds:${local.region}:${local.account}:db:*"]
+    condition {
+      test     = local.tagged.test
+      variable = local.tagged.variable
+      values   = local.tagged.values
+    }
+  }
+
+  # ECS services: pause = desired count 0 (the old count kept in a tag), destroy = scale to 0
+  # and DeleteService.
+  statement {
+    sid = "ActOnEcs"
+    actions = [
+      "ecs:UpdateService",
+      "ecs:DeleteService",
+      "ecs:TagResource",
+      "ecs:UntagResource",
+    ]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account}:service/*"]
     condition {
       test     = local.tagged.test
       variable = local.tagged.variable

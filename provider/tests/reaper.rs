@@ -1,6 +1,7 @@
 //! The reaper on its own (no Terraform) against moto: policies written as tags by the library's
 //! own encoder onto RDS instances, CloudWatch data injected, a fixed `--now`.
 //! - each signal's missing-data rule; a connection pool below the threshold is idle;
+//! - ECS services: paused to desired count 0 and resumed to the recorded count; destroyed;
 //! - 500 policies cost a bounded number of GetMetricData calls (printed per policy);
 //! - the Lambda custom runtime loop against a stand-in of the Lambda runtime API.
 mod auto_destroy_support;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use serde_json::{json, Value as Json};
 use terraform_provider_staging::reaper::policy::{
-    tag, Action, Missing, Policy, Signal, SignalKind,
+    tag, Action, Missing, Policy, Schedule, Signal, SignalKind,
 };
 
 use auto_destroy_support::{actions, summary, Aws, BIN};
@@ -266,6 +267,190 @@ fn five_hundred_policies_cost_a_bounded_number_of_cloudwatch_calls() -> Result<(
     );
     assert_eq!(summary(&lines)["cloudwatch_calls"], calls as u64);
     assert!(calls <= queries.div_ceil(500), "{calls} calls");
+    Ok(())
+}
+
+/// An ECS service `name` (desired count `desired`) in cluster `staging`, carrying `p`.
+fn ecs_service_with_policy(aws: &Aws, name: &str, desired: i32, p: &Policy) -> Result<String> {
+    let mut tags = p.to_tags();
+    tags.insert(tag::SINCE.into(), SINCE.into());
+    let ecs = aws.ecs();
+    aws.rt.block_on(async {
+        ecs.create_cluster().cluster_name("staging").send().await?;
+        let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name("app")
+            .image("registry.example/app:1")
+            .memory(512)
+            .build();
+        ecs.register_task_definition()
+            .family(name)
+            .container_definitions(container)
+            .send()
+            .await?;
+        let out = ecs
+            .create_service()
+            .cluster("staging")
+            .service_name(name)
+            .task_definition(name)
+            .desired_count(desired)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| aws_sdk_ecs::types::Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await?;
+        Ok(out.service.and_then(|s| s.service_arn).unwrap_or_default())
+    })
+}
+
+/// `(status, desired count, tags)` of an ECS service; `None` when it is gone.
+fn ecs_service(aws: &Aws, arn: &str) -> Result<Option<(String, i32, BTreeMap<String, String>)>> {
+    let ecs = aws.ecs();
+    let out = aws.rt.block_on(
+        ecs.describe_services()
+            .cluster("staging")
+            .services(arn)
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
+            .send(),
+    )?;
+    Ok(out
+        .services
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|s| {
+            let tags = s
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+                .collect();
+            (s.status.unwrap_or_default(), s.desired_count, tags)
+        }))
+}
+
+#[test]
+fn ecs_services_are_paused_resumed_and_destroyed() -> Result<()> {
+    let aws = auto_destroy_support::start()?;
+    let lb = |name: &str| Signal {
+        kind: SignalKind::Metric {
+            namespace: "AWS/ApplicationELB".into(),
+            metric_name: "RequestCount".into(),
+            stat: "Sum".into(),
+            dimensions: [("LoadBalancer".to_string(), format!("app/{name}/1"))].into(),
+        },
+        threshold: 0.0,
+        missing: Missing::Idle,
+    };
+    // In use, but only in working hours (Mon-Fri 08:00-19:00 UTC).
+    let mut office = policy("office", vec![lb("office")]);
+    office.action = Action::Pause;
+    office.schedule = Some(
+        Schedule::new(
+            &["mon", "tue", "wed", "thu", "fri"].map(String::from),
+            "08:00",
+            "19:00",
+            "UTC",
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
+    let office_arn = ecs_service_with_policy(&aws, "office", 3, &office)?;
+    aws.put_metric(
+        "AWS/ApplicationELB",
+        "RequestCount",
+        &[("LoadBalancer", "app/office/1")],
+        "2026-03-10T12:00:00Z",
+        5.0,
+    )?;
+    // Nobody has used this one since the policy was attached.
+    let idle_arn = ecs_service_with_policy(&aws, "idle", 2, &policy("idle", vec![lb("idle")]))?;
+
+    // Wednesday 00:00 UTC: outside working hours; "idle" is due but was never warned.
+    let before = aws.state()?;
+    let ecs_before = (
+        ecs_service(&aws, &office_arn)?,
+        ecs_service(&aws, &idle_arn)?,
+    );
+    let (dry, code) = aws.reaper(NOW, true)?;
+    assert_eq!(code, 0, "{dry:#?}");
+    assert_eq!(aws.state()?, before, "dry run changed AWS");
+    assert_eq!(
+        (
+            ecs_service(&aws, &office_arn)?,
+            ecs_service(&aws, &idle_arn)?
+        ),
+        ecs_before,
+        "dry run changed ECS"
+    );
+    let (lines, code) = aws.reaper(NOW, false)?;
+    assert_eq!(code, 0, "{lines:#?}");
+    assert_eq!(
+        actions(&dry),
+        actions(&lines),
+        "dry run and real run plan alike"
+    );
+    let acts = actions(&lines);
+    assert!(
+        acts.contains(&("office".into(), "pause".into())),
+        "{acts:?}"
+    );
+    assert!(acts.contains(&("idle".into(), "warn".into())), "{acts:?}");
+    assert!(
+        !acts.contains(&("idle".into(), "destroy".into())),
+        "{acts:?}"
+    );
+
+    let (status, desired, tags) = ecs_service(&aws, &office_arn)?.expect("office exists");
+    assert_eq!((status.as_str(), desired), ("ACTIVE", 0));
+    assert_eq!(tags[tag::PAUSED_DESIRED_COUNT], "3");
+    assert_eq!(tags[tag::PAUSED_BY], "schedule");
+    let (_, desired, _) = ecs_service(&aws, &idle_arn)?.expect("idle exists");
+    assert_eq!(desired, 2, "warned, not yet acted on");
+
+    // Wednesday 09:00: working hours resume "office" at its old count; "idle" waits out the
+    // 24 hours its warning promised.
+    let (lines, code) = aws.reaper("2026-03-11T09:00:00Z", false)?;
+    assert_eq!(code, 0, "{lines:#?}");
+    let acts = actions(&lines);
+    assert!(
+        acts.contains(&("office".into(), "resume".into())),
+        "{acts:?}"
+    );
+    assert!(
+        !acts.contains(&("idle".into(), "destroy".into())),
+        "{acts:?}"
+    );
+    let (_, desired, tags) = ecs_service(&aws, &office_arn)?.expect("office exists");
+    assert_eq!(desired, 3);
+    assert!(!tags.contains_key(tag::PAUSED_DESIRED_COUNT), "{tags:?}");
+    assert!(!tags.contains_key(tag::PAUSED_BY), "{tags:?}");
+    assert_eq!(ecs_service(&aws, &idle_arn)?.expect("idle exists").1, 2);
+
+    // Thursday 09:00: the warning's 24 hours are over.
+    let (lines, code) = aws.reaper("2026-03-12T09:00:00Z", false)?;
+    assert_eq!(code, 0, "{lines:#?}");
+    let acts = actions(&lines);
+    assert!(
+        acts.contains(&("idle".into(), "destroy".into())),
+        "{acts:?}"
+    );
+    assert!(
+        acts.iter()
+            .all(|(p, a)| p != "office" || a == "none" || a == "record"),
+        "{acts:?}"
+    );
+    assert_eq!(ecs_service(&aws, &office_arn)?.expect("office exists").1, 3);
+    match ecs_service(&aws, &idle_arn)? {
+        None => {}
+        Some((status, desired, _)) => {
+            assert_ne!(
+                status, "ACTIVE",
+                "deleted services are INACTIVE or DRAINING"
+            );
+            assert_eq!(desired, 0);
+        }
+    }
     Ok(())
 }
 

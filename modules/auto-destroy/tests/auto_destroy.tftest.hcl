@@ -125,6 +125,7 @@ run "least_privilege_role" {
       "apprunner:PauseService", "apprunner:ResumeService", "apprunner:DeleteService", "apprunner:TagResource", "apprunner:UntagResource",
       "rds:StopDBInstance", "rds:StartDBInstance", "rds:DeleteDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource",
       "rds:CreateDBSnapshot",
+      "ecs:DescribeServices", "ecs:UpdateService", "ecs:DeleteService", "ecs:TagResource", "ecs:UntagResource",
       "secretsmanager:DeleteSecret", "secretsmanager:TagResource", "secretsmanager:UntagResource",
       "sns:Publish",
       "kms:GenerateDataKey", "kms:Decrypt",
@@ -146,13 +147,13 @@ run "least_privilege_role" {
   assert {
     condition = alltrue([for s in data.aws_iam_policy_document.reaper.statement :
       length(s.condition) == 1 && one(s.condition).test == "Null" && one(s.condition).variable == "aws:ResourceTag/stagecraft:auto-destroy" && one(s.condition).values == tolist(["false"])
-      if contains(["ActOnAppRunner", "ActOnRds", "ActOnSecrets"], s.sid)
+      if contains(["ActOnAppRunner", "ActOnRds", "ActOnSecrets", "ActOnEcs"], s.sid)
     ])
     error_message = "mutating calls are conditioned on the policy tag"
   }
   assert {
-    condition     = length([for s in data.aws_iam_policy_document.reaper.statement : s if contains(["ActOnAppRunner", "ActOnRds", "ActOnSecrets"], s.sid)]) == 3
-    error_message = "App Runner, RDS and secrets each have their tag-conditioned statement"
+    condition     = length([for s in data.aws_iam_policy_document.reaper.statement : s if contains(["ActOnAppRunner", "ActOnRds", "ActOnSecrets", "ActOnEcs"], s.sid)]) == 4
+    error_message = "App Runner, RDS, secrets and ECS each have their tag-conditioned statement"
   }
   assert {
     condition     = one([for s in data.aws_iam_policy_document.reaper.statement : s.resources if s.sid == "FinalSnapshots"]) == toset(["arn:aws:rds:us-east-1:123456789012:snapshot:*-auto-destroy-*"])

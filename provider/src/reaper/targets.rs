@@ -829,7 +829,9 @@ pub async fn resume_ecs(ctx: &Ctx, c: &Clients, arn: &str) -> Result<(), Diagnos
     if desired == 0 {
         set_desired_count(ctx, c, arn, recorded.unwrap_or(1)).await?;
     }
-    let keys = [tag::PAUSED_DESIRED_COUNT.to_string()].into_iter().collect();
+    let keys = [tag::PAUSED_DESIRED_COUNT.to_string()]
+        .into_iter()
+        .collect();
     untag(ctx, c, &t, &keys).await
 }
 

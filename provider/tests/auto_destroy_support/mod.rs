@@ -54,6 +54,9 @@ impl Aws {
     pub fn apprunner(&self) -> aws_sdk_apprunner::Client {
         aws_sdk_apprunner::Client::new(&self.cfg)
     }
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.cfg)
+    }
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.cfg)
     }
