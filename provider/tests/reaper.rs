@@ -304,8 +304,11 @@ fn ecs_service_with_policy(aws: &Aws, name: &str, desired: i32, p: &Policy) -> R
     })
 }
 
-/// `(status, desired count, tags)` of an ECS service; `None` when it is gone.
-fn ecs_service(aws: &Aws, arn: &str) -> Result<Option<(String, i32, BTreeMap<String, String>)>> {
+/// `(status, desired count, tags)` of an ECS service.
+type EcsService = (String, i32, BTreeMap<String, String>);
+
+/// The service behind `arn`; `None` when it is gone.
+fn ecs_service(aws: &Aws, arn: &str) -> Result<Option<EcsService>> {
     let ecs = aws.ecs();
     let out = aws.rt.block_on(
         ecs.describe_services()
