@@ -8,6 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 
 for v in $(env | grep -o '^TF_[A-Z_]*'); do unset "$v"; done
+# One clean build per run: incremental caches would only cost disk (about 1 GB here).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # An empty CLI configuration for the few terraform calls made here (tests write their own).
 export TF_CLI_CONFIG_FILE="$root/target/empty.tfrc"
 mkdir -p "$root/target" && : >"$TF_CLI_CONFIG_FILE"
