@@ -519,6 +519,8 @@ pub(crate) struct ColumnScanner {
     format: Format,
     inbuf: BytesMut,
     header_seen: bool,
+    /// Rows seen so far, NULLs included: the probe scan doubles as the row count.
+    pub rows: u64,
 }
 
 impl ColumnScanner {
@@ -527,6 +529,7 @@ impl ColumnScanner {
             format,
             inbuf: BytesMut::new(),
             header_seen: false,
+            rows: 0,
         }
     }
 
@@ -538,6 +541,7 @@ impl ColumnScanner {
             Format::Text => {
                 while let Some(nl) = memchr(b'\n', &buf[pos..]) {
                     let v = &buf[pos..pos + nl];
+                    self.rows += 1;
                     if v != b"\\N" {
                         f(v);
                     }
@@ -569,6 +573,7 @@ impl ColumnScanner {
                     if buf.len() < pos + 6 + l {
                         break;
                     }
+                    self.rows += 1;
                     if len >= 0 {
                         f(&buf[pos + 6..pos + 6 + l]);
                     }
@@ -612,6 +617,31 @@ mod tests {
             }
         }
         v
+    }
+
+    #[test]
+    fn column_scanner_counts_rows_with_nulls_across_chunk_boundaries() {
+        let mut bin = b"PGCOPY\n\xff\r\n\0".to_vec();
+        bin.extend(0i32.to_be_bytes());
+        bin.extend(0i32.to_be_bytes());
+        for f in [Some(&b"a@x.org"[..]), None, Some(&b"b@x.org"[..])] {
+            bin.extend(bin_row(&[f]));
+        }
+        bin.extend((-1i16).to_be_bytes());
+        let text = b"a@x.org\n\\N\nb@x.org\n".to_vec();
+        for (format, data) in [(Format::Binary, bin), (Format::Text, text)] {
+            let mut sc = ColumnScanner::new(format);
+            let mut seen = vec![];
+            for chunk in data.chunks(3) {
+                sc.push(chunk, &mut |v| seen.push(v.to_vec())).unwrap();
+            }
+            assert_eq!(sc.rows, 3, "{format:?}");
+            assert_eq!(
+                seen,
+                [b"a@x.org".to_vec(), b"b@x.org".to_vec()],
+                "{format:?}"
+            );
+        }
     }
 
     #[test]

@@ -1185,11 +1185,14 @@ async fn load_verify_swap(
     }
     report.tables = results.iter().map(|r| r.report.clone()).collect();
     phase(report, "data", ts);
+    // The source snapshot is no longer needed: end those transactions now, keep the target
+    // connections for the parallel steps below.
+    let tgts: Vec<Arc<Client>> = workers.into_iter().map(|(_, t)| t).collect();
 
     // 5. Keys and indexes (tables in parallel), then foreign keys, views, sequences.
     let ts = Instant::now();
     let queue = Arc::new(Mutex::new((0..cat.tables.len()).collect::<VecDeque<_>>()));
-    let idx_futs = workers.iter().map(|(_, wtgt)| {
+    let idx_futs = tgts.iter().map(|wtgt| {
         let queue = queue.clone();
         async move {
             loop {
@@ -1229,28 +1232,64 @@ async fn load_verify_swap(
         "setting the target search path",
     )
     .await?;
+    // Foreign keys are added NOT VALID (no scan, brief locks) and then validated in parallel:
+    // VALIDATE takes locks that do not conflict across tables, where a validating ADD
+    // CONSTRAINT locks the referenced table against every other one.
+    let mut to_validate = VecDeque::new();
     for t in &cat.tables {
         for con in t.cons.iter().filter(|c| c.contype == 'f') {
+            let not_valid_on_source = con.def.trim_end().ends_with("NOT VALID");
             exec(
                 tgt,
                 &format!(
-                    "ALTER TABLE {}.{} ADD CONSTRAINT {} {}",
+                    "ALTER TABLE {}.{} ADD CONSTRAINT {} {}{}",
                     qi(shadow),
                     qi(&t.name),
                     qi(&con.name),
-                    con.def
+                    con.def,
+                    if not_valid_on_source {
+                        ""
+                    } else {
+                        " NOT VALID"
+                    }
                 ),
                 &format!("adding foreign key {} on {}", con.name, t.name),
             )
             .await?;
+            if !not_valid_on_source {
+                to_validate.push_back((t.name.clone(), con.name.clone()));
+            }
         }
     }
+    let queue = Arc::new(Mutex::new(to_validate));
+    let fk_futs = tgts.iter().map(|wtgt| {
+        let queue = queue.clone();
+        async move {
+            loop {
+                let next = queue.lock().await.pop_front();
+                let Some((table, con)) = next else { break };
+                exec(
+                    wtgt,
+                    &format!(
+                        "ALTER TABLE {}.{} VALIDATE CONSTRAINT {}",
+                        qi(shadow),
+                        qi(&table),
+                        qi(&con)
+                    ),
+                    &format!("validating foreign key {con} on {table}"),
+                )
+                .await?;
+            }
+            Ok::<(), SyncError>(())
+        }
+    });
+    futures::future::try_join_all(fk_futs).await?;
     create_views(tgt, shadow, &cat.views).await?;
     set_sequences(tgt, shadow, cat, report).await?;
     copy_privileges(tgt, schema, shadow, live_exists, report).await;
     // Fresh statistics, so staging's first queries are not planned blind.
     let queue = Arc::new(Mutex::new((0..cat.tables.len()).collect::<VecDeque<_>>()));
-    let an_futs = workers.iter().map(|(_, wtgt)| {
+    let an_futs = tgts.iter().map(|wtgt| {
         let queue = queue.clone();
         async move {
             loop {
@@ -1267,12 +1306,12 @@ async fn load_verify_swap(
         }
     });
     futures::future::try_join_all(an_futs).await?;
-    drop(workers);
     phase(report, "constraints", ts);
 
     // 6. Verify the shadow before anyone can see it.
     let ts = Instant::now();
-    verify(tgt, shadow, cat, ss, &results, &hasher, report).await?;
+    verify(tgt, &tgts, shadow, cat, ss, &results, &hasher, report).await?;
+    drop(tgts);
     phase(report, "verify", ts);
     if !report.verification.passed {
         return Err(SyncError::Verification(Box::new(report.clone())));
@@ -1670,8 +1709,98 @@ async fn table_oids(c: &Client, schema: &str) -> Result<HashMap<String, String>,
     .collect())
 }
 
+/// One check's outcome, before it goes into the report.
+type Found = (CheckKind, String, String, bool, String);
+
+/// The checks that read a table's data: its row count and its leak probes. The first probe
+/// scan counts the rows too, so a probed table is read once per probed column and never
+/// counted separately.
+async fn verify_data(
+    c: &Client,
+    shadow: &str,
+    t: &PgTable,
+    r: &TableResult,
+    hasher: &RandomState,
+) -> Result<(Found, Vec<Found>), SyncError> {
+    let mut counted: Option<u64> = None;
+    let mut probes = Vec::new();
+    // Leak probe: stream every sanitized target column and look its values up among the
+    // source values remembered during the copy. Reports counts only, never values.
+    for p in &r.probes {
+        let col = &r.copied_cols[p.column];
+        let fmt = match r.format {
+            Format::Binary => "binary",
+            Format::Text => "text",
+        };
+        let stream = c
+            .copy_out(&format!(
+                "COPY (SELECT {} FROM {}.{}) TO STDOUT (FORMAT {fmt})",
+                qi(col),
+                qi(shadow),
+                qi(&t.name)
+            ))
+            .await
+            .map_err(|e| db_err(format!("probing {}.{col}", t.name), e))?;
+        pin_mut!(stream);
+        let mut scanner = ColumnScanner::new(r.format);
+        let mut hits = 0u64;
+        let mut scanned = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| db_err(format!("probing {}.{col}", t.name), e))?;
+            scanner
+                .push(&chunk, &mut |v| {
+                    scanned += 1;
+                    if p.contains(hash_bytes(hasher, v)) {
+                        hits += 1;
+                    }
+                })
+                .map_err(|m| SyncError::Database {
+                    context: format!("probing {}.{col}", t.name),
+                    message: m,
+                })?;
+        }
+        counted.get_or_insert(scanner.rows);
+        let sampled = p.seen as usize > p.hashes.len();
+        probes.push((
+            CheckKind::LeakProbe,
+            t.name.clone(),
+            col.clone(),
+            hits == 0,
+            format!(
+                "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
+                p.hashes.len(),
+                if sampled { ", sampled" } else { "" }
+            ),
+        ));
+    }
+    let n = match counted {
+        Some(n) => n,
+        None => {
+            let n: i64 = c
+                .query_one(
+                    &format!("SELECT count(*) FROM {}.{}", qi(shadow), qi(&t.name)),
+                    &[],
+                )
+                .await
+                .map_err(|e| db_err(format!("counting {}", t.name), e))?
+                .get(0);
+            n as u64
+        }
+    };
+    let count = (
+        CheckKind::RowCount,
+        t.name.clone(),
+        String::new(),
+        n == r.report.rows,
+        format!("source {} rows, target {n}", r.report.rows),
+    );
+    Ok((count, probes))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn verify(
     tgt: &Client,
+    conns: &[Arc<Client>],
     shadow: &str,
     cat: &PgCatalog,
     ss: &SourceSchema,
@@ -1679,63 +1808,35 @@ async fn verify(
     hasher: &RandomState,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    // The data checks, tables in parallel over the workers' connections.
+    let queue = Arc::new(Mutex::new((0..results.len()).collect::<VecDeque<_>>()));
+    let found: Arc<Mutex<Vec<(usize, Found, Vec<Found>)>>> = Arc::default();
+    let futs = conns.iter().map(|c| {
+        let (queue, found) = (queue.clone(), found.clone());
+        async move {
+            loop {
+                let next = queue.lock().await.pop_front();
+                let Some(i) = next else { break };
+                let r = &results[i];
+                let (count, probes) = verify_data(c, shadow, &cat.tables[r.idx], r, hasher).await?;
+                found.lock().await.push((i, count, probes));
+            }
+            Ok::<(), SyncError>(())
+        }
+    });
+    futures::future::try_join_all(futs).await?;
+    let mut found = std::mem::take(&mut *found.lock().await);
+    found.sort_by_key(|(i, _, _)| *i);
+
     let v = &mut report.verification;
     v.passed = true;
-    for r in results {
-        let t = &cat.tables[r.idx];
-        let n: i64 = tgt
-            .query_one(
-                &format!("SELECT count(*) FROM {}.{}", qi(shadow), qi(&t.name)),
-                &[],
-            )
-            .await
-            .map_err(|e| db_err(format!("counting {}", t.name), e))?
-            .get(0);
-        let ok = n as u64 == r.report.rows;
-        v.push(
-            CheckKind::RowCount,
-            &t.name,
-            "",
-            ok,
-            format!("source {} rows, target {n}", r.report.rows),
-        );
+    for (_, (kind, table, subject, ok, detail), _) in &found {
+        v.push(kind.clone(), table, subject, *ok, detail.clone());
     }
     for (t, st) in cat.tables.iter().zip(&ss.tables) {
+        // PostgreSQL validated every row when the constraint was validated above; what is
+        // left to check is that the constraint is there and marked valid.
         for fk in &st.foreign_keys {
-            let con = t
-                .cons
-                .iter()
-                .find(|c| c.name == fk.name)
-                .expect("fk from catalog");
-            let ref_schema = match &con.ref_schema {
-                Some(rs) if rs != &ss.schema => rs.clone(),
-                _ => shadow.to_string(),
-            };
-            let not_null: Vec<String> = fk
-                .columns
-                .iter()
-                .map(|c| format!("c.{} IS NOT NULL", qi(c)))
-                .collect();
-            let join: Vec<String> = fk
-                .columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(a, b)| format!("p.{} = c.{}", qi(b), qi(a)))
-                .collect();
-            let sql = format!(
-                "SELECT count(*) FROM {}.{} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {}.{} p WHERE {})",
-                qi(shadow),
-                qi(&t.name),
-                not_null.join(" AND "),
-                qi(&ref_schema),
-                qi(con.ref_table.as_deref().unwrap_or_default()),
-                join.join(" AND ")
-            );
-            let orphans: i64 = tgt
-                .query_one(&sql, &[])
-                .await
-                .map_err(|e| db_err(format!("checking foreign key {}", fk.name), e))?
-                .get(0);
             let valid: bool = tgt
                 .query_one(
                     "SELECT coalesce(bool_and(con.convalidated), false) FROM pg_constraint con \
@@ -1749,8 +1850,8 @@ async fn verify(
                 CheckKind::ForeignKey,
                 &t.name,
                 &fk.name,
-                orphans == 0 && valid,
-                format!("{orphans} orphan rows; constraint present and validated: {valid}"),
+                valid,
+                format!("constraint present and validated against every row: {valid}"),
             );
         }
         for u in &st.uniques {
@@ -1824,55 +1925,9 @@ async fn verify(
             format!("set to {}", sq.value),
         );
     }
-    // Leak probe: stream every sanitized target column and look its values up among the
-    // source values remembered during the copy. Reports counts only, never values.
-    for r in results {
-        let t = &cat.tables[r.idx];
-        for p in &r.probes {
-            let col = &r.copied_cols[p.column];
-            let fmt = match r.format {
-                Format::Binary => "binary",
-                Format::Text => "text",
-            };
-            let stream = tgt
-                .copy_out(&format!(
-                    "COPY (SELECT {} FROM {}.{}) TO STDOUT (FORMAT {fmt})",
-                    qi(col),
-                    qi(shadow),
-                    qi(&t.name)
-                ))
-                .await
-                .map_err(|e| db_err(format!("probing {}.{col}", t.name), e))?;
-            pin_mut!(stream);
-            let mut scanner = ColumnScanner::new(r.format);
-            let mut hits = 0u64;
-            let mut scanned = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| db_err(format!("probing {}.{col}", t.name), e))?;
-                scanner
-                    .push(&chunk, &mut |v| {
-                        scanned += 1;
-                        if p.contains(hash_bytes(hasher, v)) {
-                            hits += 1;
-                        }
-                    })
-                    .map_err(|m| SyncError::Database {
-                        context: format!("probing {}.{col}", t.name),
-                        message: m,
-                    })?;
-            }
-            let sampled = p.seen as usize > p.hashes.len();
-            v.push(
-                CheckKind::LeakProbe,
-                &t.name,
-                col,
-                hits == 0,
-                format!(
-                    "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
-                    p.hashes.len(),
-                    if sampled { ", sampled" } else { "" }
-                ),
-            );
+    for (_, _, probes) in &found {
+        for (kind, table, subject, ok, detail) in probes {
+            v.push(kind.clone(), table, subject, *ok, detail.clone());
         }
     }
     Ok(())
