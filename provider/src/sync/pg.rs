@@ -827,6 +827,47 @@ fn post_data_sql(shadow: &str, t: &PgTable) -> Vec<String> {
     v
 }
 
+/// The data phase's shared work list: tables to copy (biggest first) and, as each table lands,
+/// its key and index builds, which idle workers take while other tables are still loading.
+#[derive(Default)]
+struct Work {
+    copies: VecDeque<TableJob>,
+    indexes: VecDeque<(String, String)>,
+    copying: usize,
+    last_loaded: Option<Instant>,
+}
+
+enum Next {
+    Copy(TableJob),
+    Index(String, String),
+    /// Nothing to take now, but a table in flight will bring index builds.
+    Wait,
+    Done,
+}
+
+impl Work {
+    /// Copies first: they are the long pole; index builds fill the gaps.
+    fn next(&mut self) -> Next {
+        if let Some(job) = self.copies.pop_front() {
+            self.copying += 1;
+            Next::Copy(job)
+        } else if let Some((table, sql)) = self.indexes.pop_front() {
+            Next::Index(table, sql)
+        } else if self.copying > 0 {
+            Next::Wait
+        } else {
+            Next::Done
+        }
+    }
+
+    fn loaded(&mut self, table: &str, post_data: Vec<String>) {
+        self.copying -= 1;
+        self.last_loaded = Some(Instant::now());
+        self.indexes
+            .extend(post_data.into_iter().map(|sql| (table.to_string(), sql)));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Run
 
@@ -1107,7 +1148,10 @@ async fn load_verify_swap(
         })
         .collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(cat.tables[j.idx].reltuples));
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let work = Arc::new(Mutex::new(Work {
+        copies: VecDeque::from(jobs),
+        ..Default::default()
+    }));
     let hasher = RandomState::new();
     let mut workers = Vec::new();
     for _ in 0..nworkers {
@@ -1141,22 +1185,39 @@ async fn load_verify_swap(
     let mut tasks = AbortOnDrop(Vec::with_capacity(workers.len()));
     for (wsrc, wtgt) in &workers {
         let (wsrc, wtgt) = (wsrc.clone(), wtgt.clone());
-        let queue = queue.clone();
+        let work = work.clone();
         let results = results.clone();
         let hasher = hasher.clone();
         let shared = shared.clone();
         tasks.0.push(tokio::spawn(async move {
             let (schema, shadow, cat, plan, opts) = &*shared;
             loop {
-                let job = queue.lock().await.pop_front();
-                let Some(job) = job else { break };
-                let r = copy_table(&wsrc, &wtgt, schema, shadow, cat, plan, &job, opts, &hasher)
-                    .await?;
-                opts.emit(Progress::TableLoaded {
-                    table: r.report.name.clone(),
-                    rows: r.report.rows,
-                });
-                results.lock().await.push(r);
+                let next = work.lock().await.next();
+                match next {
+                    Next::Copy(job) => {
+                        let r = copy_table(
+                            &wsrc, &wtgt, schema, shadow, cat, plan, &job, opts, &hasher,
+                        )
+                        .await?;
+                        opts.emit(Progress::TableLoaded {
+                            table: r.report.name.clone(),
+                            rows: r.report.rows,
+                        });
+                        let t = &cat.tables[job.idx];
+                        work.lock().await.loaded(&t.name, post_data_sql(shadow, t));
+                        results.lock().await.push(r);
+                    }
+                    Next::Index(table, sql) => {
+                        exec(
+                            &wtgt,
+                            &sql,
+                            &format!("building keys and indexes of {table}"),
+                        )
+                        .await?
+                    }
+                    Next::Wait => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                    Next::Done => break,
+                }
             }
             Ok::<(), SyncError>(())
         }));
@@ -1184,34 +1245,20 @@ async fn load_verify_swap(
         report.bytes_written += r.report.bytes_written;
     }
     report.tables = results.iter().map(|r| r.report.clone()).collect();
-    phase(report, "data", ts);
+    // The data phase ends with the last table's copy; the index builds that ran beside and
+    // after it count as constraints.
+    let last_loaded = work.lock().await.last_loaded.unwrap_or_else(Instant::now);
+    report.phases.push(PhaseTiming {
+        name: "data".into(),
+        ms: last_loaded.duration_since(ts).as_millis() as u64,
+    });
+    let ts = last_loaded;
     // The source snapshot is no longer needed: end those transactions now, keep the target
     // connections for the parallel steps below.
     let tgts: Vec<Arc<Client>> = workers.into_iter().map(|(_, t)| t).collect();
 
-    // 5. Keys and indexes (tables in parallel), then foreign keys, views, sequences.
-    let ts = Instant::now();
-    let queue = Arc::new(Mutex::new((0..cat.tables.len()).collect::<VecDeque<_>>()));
-    let idx_futs = tgts.iter().map(|wtgt| {
-        let queue = queue.clone();
-        async move {
-            loop {
-                let next = queue.lock().await.pop_front();
-                let Some(i) = next else { break };
-                let t = &cat.tables[i];
-                for sql in post_data_sql(shadow, t) {
-                    exec(
-                        wtgt,
-                        &sql,
-                        &format!("building keys and indexes of {}", t.name),
-                    )
-                    .await?;
-                }
-            }
-            Ok::<(), SyncError>(())
-        }
-    });
-    futures::future::try_join_all(idx_futs).await?;
+    // 5. Keys and indexes are built (by the workers, as each table's data landed); then
+    //    foreign keys, views, sequences.
     let mut ddl = String::new();
     for q in cat.seqs.iter().filter(|q| !q.identity) {
         if let Some((t, c)) = &q.owned_by {
