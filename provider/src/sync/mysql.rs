@@ -965,9 +965,8 @@ async fn load_verify_swap(
         });
         idle.push(done.conn);
     }
-    for w in idle {
-        let _ = w.disconnect().await;
-    }
+    // The writers' connections stay open: verify reads the tables in parallel over them.
+    let mut checkers = idle;
     let results: Vec<TableReport> = results
         .into_iter()
         .map(|r| r.expect("every table ran"))
@@ -1022,9 +1021,21 @@ async fn load_verify_swap(
 
     let ts = Instant::now();
     verify(
-        tgt, shadow, cat, ss, plans, &results, &probes, &hasher, report,
+        tgt,
+        &mut checkers,
+        shadow,
+        cat,
+        ss,
+        plans,
+        &results,
+        &probes,
+        &hasher,
+        report,
     )
     .await?;
+    for c in checkers {
+        let _ = c.disconnect().await;
+    }
     phase(report, "verify", ts);
     if !report.verification.passed {
         return Err(SyncError::Verification(Box::new(report.clone())));
@@ -1404,8 +1415,159 @@ async fn write_table(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// One check's outcome, before it goes into the report.
+type Found = (CheckKind, String, String, bool, String);
+
+/// What one table's data checks found: its row count, its foreign keys, its leak probes.
+struct TableChecks {
+    count: Found,
+    fks: Vec<Found>,
+    probes: Vec<Found>,
+}
+
+/// The checks that read one table's data. The first probe scan counts the rows too, so a
+/// probed table is not counted separately.
+#[allow(clippy::too_many_arguments)]
+async fn verify_table(
+    conn: &mut Conn,
+    shadow: &str,
+    t: &MyTable,
+    st: &super::schema::TableSchema,
+    source_db: &str,
+    plan: &TablePlan,
+    rows_read: u64,
+    probes: &[ProbeSet],
+    hasher: &RandomState,
+) -> Result<TableChecks, SyncError> {
+    let mut counted: Option<u64> = None;
+    let mut found_probes = Vec::new();
+    // Leak probe: no value of a sanitized source column may appear in the target column.
+    for p in probes {
+        let col = &plan.cols[p.column].name;
+        let (mut hits, mut scanned, mut rows) = (0u64, 0u64, 0u64);
+        let mut result = conn
+            .query_iter(format!(
+                "SELECT {} FROM {}.{}",
+                qi(col),
+                qi(shadow),
+                qi(&t.name)
+            ))
+            .await
+            .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
+        if let Some(mut stream) = result
+            .stream::<Row>()
+            .await
+            .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?
+        {
+            while let Some(row) = stream.next().await {
+                let row = row.map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
+                rows += 1;
+                if let Some(Some(Value::Bytes(b))) = row.unwrap_raw().first() {
+                    scanned += 1;
+                    if p.contains(hash_bytes(hasher, b)) {
+                        hits += 1;
+                    }
+                }
+            }
+        }
+        drop(result);
+        counted.get_or_insert(rows);
+        let sampled = p.seen as usize > p.hashes.len();
+        found_probes.push((
+            CheckKind::LeakProbe,
+            t.name.clone(),
+            col.clone(),
+            hits == 0,
+            format!(
+                "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
+                p.hashes.len(),
+                if sampled { ", sampled" } else { "" }
+            ),
+        ));
+    }
+    let n: Option<i64> = match counted {
+        Some(n) => Some(n as i64),
+        None => conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM {}.{}",
+                qi(shadow),
+                qi(&t.name)
+            ))
+            .await
+            .map_err(|e| my_err(format!("counting {}", t.name), e))?,
+    };
+    let count = (
+        CheckKind::RowCount,
+        t.name.clone(),
+        String::new(),
+        n == Some(rows_read as i64),
+        format!("source {} rows, target {}", rows_read, n.unwrap_or(-1)),
+    );
+    // Foreign keys: the load ran with foreign_key_checks = 0, so every key is checked here.
+    let mut fks = Vec::new();
+    for fk in &st.foreign_keys {
+        let ref_db = match t.fk_ref_schema.get(&fk.name) {
+            Some(d) if d != source_db => d.clone(),
+            _ => shadow.to_string(),
+        };
+        let ref_table = fk.ref_table.rsplit('.').next().unwrap_or(&fk.ref_table);
+        let not_null: Vec<String> = fk
+            .columns
+            .iter()
+            .map(|c| format!("c.{} IS NOT NULL", qi(c)))
+            .collect();
+        let join: Vec<String> = fk
+            .columns
+            .iter()
+            .zip(&fk.ref_columns)
+            .map(|(a, b)| format!("p.{} = c.{}", qi(b), qi(a)))
+            .collect();
+        let orphans: Option<i64> = conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM {}.{} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {}.{} p WHERE {})",
+                qi(shadow),
+                qi(&t.name),
+                not_null.join(" AND "),
+                qi(&ref_db),
+                qi(ref_table),
+                join.join(" AND ")
+            ))
+            .await
+            .map_err(|e| my_err(format!("checking foreign key {}", fk.name), e))?;
+        let present: Option<i64> = conn
+            .query_first(format!(
+                "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS \
+                 WHERE CONSTRAINT_SCHEMA = {} AND CONSTRAINT_NAME = {} AND TABLE_NAME = {}",
+                ql(shadow),
+                ql(&fk.name),
+                ql(&t.name)
+            ))
+            .await
+            .map_err(|e| my_err("reading constraints", e))?;
+        let ok = orphans == Some(0) && present == Some(1);
+        fks.push((
+            CheckKind::ForeignKey,
+            t.name.clone(),
+            fk.name.clone(),
+            ok,
+            format!(
+                "{} orphan rows; constraint present: {}",
+                orphans.unwrap_or(-1),
+                present == Some(1)
+            ),
+        ));
+    }
+    Ok(TableChecks {
+        count,
+        fks,
+        probes: found_probes,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn verify(
     tgt: &mut Conn,
+    conns: &mut [Conn],
     shadow: &str,
     cat: &MyCatalog,
     ss: &SourceSchema,
@@ -1415,77 +1577,47 @@ async fn verify(
     hasher: &RandomState,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
+    // The data checks, tables in parallel (biggest first) over the writers' connections.
+    let mut order: Vec<usize> = (0..cat.tables.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cat.tables[i].rows));
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(order));
+    let found: std::sync::Mutex<Vec<(usize, TableChecks)>> = Default::default();
+    let futs = conns.iter_mut().map(|c| {
+        let (queue, found) = (&queue, &found);
+        async move {
+            loop {
+                let next = queue.lock().expect("queue").pop_front();
+                let Some(i) = next else { break };
+                let checks = verify_table(
+                    c,
+                    shadow,
+                    &cat.tables[i],
+                    &ss.tables[i],
+                    &ss.database,
+                    &plans[i],
+                    results[i].rows,
+                    &probes[i],
+                    hasher,
+                )
+                .await?;
+                found.lock().expect("found").push((i, checks));
+            }
+            Ok::<(), SyncError>(())
+        }
+    });
+    futures::future::try_join_all(futs).await?;
+    let mut found = found.into_inner().expect("found");
+    found.sort_by_key(|(i, _)| *i);
+
     let v = &mut report.verification;
     v.passed = true;
-    for (t, r) in cat.tables.iter().zip(results) {
-        let n: Option<i64> = tgt
-            .query_first(format!(
-                "SELECT COUNT(*) FROM {}.{}",
-                qi(shadow),
-                qi(&t.name)
-            ))
-            .await
-            .map_err(|e| my_err(format!("counting {}", t.name), e))?;
-        v.push(
-            CheckKind::RowCount,
-            &t.name,
-            "",
-            n == Some(r.rows as i64),
-            format!("source {} rows, target {}", r.rows, n.unwrap_or(-1)),
-        );
+    for (_, f) in &found {
+        let (kind, table, subject, ok, detail) = &f.count;
+        v.push(kind.clone(), table, subject, *ok, detail.clone());
     }
-    for (t, st) in cat.tables.iter().zip(&ss.tables) {
-        for fk in &st.foreign_keys {
-            let ref_db = match t.fk_ref_schema.get(&fk.name) {
-                Some(d) if d != &ss.database => d.clone(),
-                _ => shadow.to_string(),
-            };
-            let ref_table = fk.ref_table.rsplit('.').next().unwrap_or(&fk.ref_table);
-            let not_null: Vec<String> = fk
-                .columns
-                .iter()
-                .map(|c| format!("c.{} IS NOT NULL", qi(c)))
-                .collect();
-            let join: Vec<String> = fk
-                .columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(a, b)| format!("p.{} = c.{}", qi(b), qi(a)))
-                .collect();
-            let orphans: Option<i64> = tgt
-                .query_first(format!(
-                    "SELECT COUNT(*) FROM {}.{} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {}.{} p WHERE {})",
-                    qi(shadow),
-                    qi(&t.name),
-                    not_null.join(" AND "),
-                    qi(&ref_db),
-                    qi(ref_table),
-                    join.join(" AND ")
-                ))
-                .await
-                .map_err(|e| my_err(format!("checking foreign key {}", fk.name), e))?;
-            let present: Option<i64> = tgt
-                .query_first(format!(
-                    "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS \
-                     WHERE CONSTRAINT_SCHEMA = {} AND CONSTRAINT_NAME = {} AND TABLE_NAME = {}",
-                    ql(shadow),
-                    ql(&fk.name),
-                    ql(&t.name)
-                ))
-                .await
-                .map_err(|e| my_err("reading constraints", e))?;
-            let ok = orphans == Some(0) && present == Some(1);
-            v.push(
-                CheckKind::ForeignKey,
-                &t.name,
-                &fk.name,
-                ok,
-                format!(
-                    "{} orphan rows; constraint present: {}",
-                    orphans.unwrap_or(-1),
-                    present == Some(1)
-                ),
-            );
+    for ((t, st), (_, f)) in cat.tables.iter().zip(&ss.tables).zip(&found) {
+        for (kind, table, subject, ok, detail) in &f.fks {
+            v.push(kind.clone(), table, subject, *ok, detail.clone());
         }
         for u in &st.uniques {
             let cols: Option<String> = tgt
@@ -1551,48 +1683,9 @@ async fn verify(
             ),
         );
     }
-    for (i, t) in cat.tables.iter().enumerate() {
-        for p in &probes[i] {
-            let col = &plans[i].cols[p.column].name;
-            let mut hits = 0u64;
-            let mut scanned = 0u64;
-            let mut result = tgt
-                .query_iter(format!(
-                    "SELECT {} FROM {}.{}",
-                    qi(col),
-                    qi(shadow),
-                    qi(&t.name)
-                ))
-                .await
-                .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
-            if let Some(mut stream) = result
-                .stream::<Row>()
-                .await
-                .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?
-            {
-                while let Some(row) = stream.next().await {
-                    let row = row.map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
-                    if let Some(Some(Value::Bytes(b))) = row.unwrap_raw().first() {
-                        scanned += 1;
-                        if p.contains(hash_bytes(hasher, b)) {
-                            hits += 1;
-                        }
-                    }
-                }
-            }
-            drop(result);
-            let sampled = p.seen as usize > p.hashes.len();
-            v.push(
-                CheckKind::LeakProbe,
-                &t.name,
-                col,
-                hits == 0,
-                format!(
-                    "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
-                    p.hashes.len(),
-                    if sampled { ", sampled" } else { "" }
-                ),
-            );
+    for (_, f) in &found {
+        for (kind, table, subject, ok, detail) in &f.probes {
+            v.push(kind.clone(), table, subject, *ok, detail.clone());
         }
     }
     Ok(())

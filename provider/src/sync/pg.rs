@@ -1759,6 +1759,9 @@ async fn table_oids(c: &Client, schema: &str) -> Result<HashMap<String, String>,
 /// One check's outcome, before it goes into the report.
 type Found = (CheckKind, String, String, bool, String);
 
+/// A table's position in the results, its row count check and its leak probes.
+type TableFound = (usize, Found, Vec<Found>);
+
 /// The checks that read a table's data: its row count and its leak probes. The first probe
 /// scan counts the rows too, so a probed table is read once per probed column and never
 /// counted separately.
@@ -1857,7 +1860,7 @@ async fn verify(
 ) -> Result<(), SyncError> {
     // The data checks, tables in parallel over the workers' connections.
     let queue = Arc::new(Mutex::new((0..results.len()).collect::<VecDeque<_>>()));
-    let found: Arc<Mutex<Vec<(usize, Found, Vec<Found>)>>> = Arc::default();
+    let found: Arc<Mutex<Vec<TableFound>>> = Arc::default();
     let futs = conns.iter().map(|c| {
         let (queue, found) = (queue.clone(), found.clone());
         async move {
