@@ -1425,142 +1425,191 @@ struct TableChecks {
     probes: Vec<Found>,
 }
 
-/// The checks that read one table's data. The first probe scan counts the rows too, so a
-/// probed table is not counted separately.
-#[allow(clippy::too_many_arguments)]
-async fn verify_table(
+/// One unit of the parallel verification. Jobs are this fine (not a table each) so that the
+/// biggest table's scans are shared among the connections.
+#[derive(Clone, Copy)]
+enum CheckJob {
+    /// Table, probe.
+    Probe(usize, usize),
+    /// Table, foreign key.
+    ForeignKey(usize, usize),
+    /// A table without probes: counted on its own.
+    Count(usize),
+}
+
+/// A table's finished jobs, gathered back by position.
+#[derive(Default)]
+struct Collected {
+    count: Option<i64>,
+    fks: BTreeMap<usize, Found>,
+    probes: BTreeMap<usize, Found>,
+}
+
+enum Outcome {
+    Probe { found: Found, rows: u64 },
+    ForeignKey(Found),
+    Count(Option<i64>),
+}
+
+/// Leak probe: no value of a sanitized source column may appear in the target column. Also
+/// returns the rows scanned, NULLs included, which is the table's row count.
+async fn probe_column(
     conn: &mut Conn,
     shadow: &str,
     t: &MyTable,
-    st: &super::schema::TableSchema,
-    source_db: &str,
     plan: &TablePlan,
-    rows_read: u64,
-    probes: &[ProbeSet],
+    p: &ProbeSet,
     hasher: &RandomState,
-) -> Result<TableChecks, SyncError> {
-    let mut counted: Option<u64> = None;
-    let mut found_probes = Vec::new();
-    // Leak probe: no value of a sanitized source column may appear in the target column.
-    for p in probes {
-        let col = &plan.cols[p.column].name;
-        let (mut hits, mut scanned, mut rows) = (0u64, 0u64, 0u64);
-        let mut result = conn
-            .query_iter(format!(
-                "SELECT {} FROM {}.{}",
-                qi(col),
-                qi(shadow),
-                qi(&t.name)
-            ))
-            .await
-            .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
-        if let Some(mut stream) = result
-            .stream::<Row>()
-            .await
-            .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?
-        {
-            while let Some(row) = stream.next().await {
-                let row = row.map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
-                rows += 1;
-                if let Some(Some(Value::Bytes(b))) = row.unwrap_raw().first() {
-                    scanned += 1;
-                    if p.contains(hash_bytes(hasher, b)) {
-                        hits += 1;
-                    }
+) -> Result<(Found, u64), SyncError> {
+    let col = &plan.cols[p.column].name;
+    let (mut hits, mut scanned, mut rows) = (0u64, 0u64, 0u64);
+    let mut result = conn
+        .query_iter(format!(
+            "SELECT {} FROM {}.{}",
+            qi(col),
+            qi(shadow),
+            qi(&t.name)
+        ))
+        .await
+        .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
+    if let Some(mut stream) = result
+        .stream::<Row>()
+        .await
+        .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?
+    {
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
+            rows += 1;
+            if let Some(Some(Value::Bytes(b))) = row.unwrap_raw().first() {
+                scanned += 1;
+                if p.contains(hash_bytes(hasher, b)) {
+                    hits += 1;
                 }
             }
         }
-        drop(result);
-        counted.get_or_insert(rows);
-        let sampled = p.seen as usize > p.hashes.len();
-        found_probes.push((
-            CheckKind::LeakProbe,
-            t.name.clone(),
-            col.clone(),
-            hits == 0,
-            format!(
-                "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
-                p.hashes.len(),
-                if sampled { ", sampled" } else { "" }
-            ),
-        ));
     }
-    let n: Option<i64> = match counted {
-        Some(n) => Some(n as i64),
-        None => conn
-            .query_first(format!(
-                "SELECT COUNT(*) FROM {}.{}",
-                qi(shadow),
-                qi(&t.name)
-            ))
-            .await
-            .map_err(|e| my_err(format!("counting {}", t.name), e))?,
-    };
-    let count = (
-        CheckKind::RowCount,
+    drop(result);
+    let sampled = p.seen as usize > p.hashes.len();
+    let found = (
+        CheckKind::LeakProbe,
         t.name.clone(),
-        String::new(),
-        n == Some(rows_read as i64),
-        format!("source {} rows, target {}", rows_read, n.unwrap_or(-1)),
+        col.clone(),
+        hits == 0,
+        format!(
+            "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
+            p.hashes.len(),
+            if sampled { ", sampled" } else { "" }
+        ),
     );
-    // Foreign keys: the load ran with foreign_key_checks = 0, so every key is checked here.
-    let mut fks = Vec::new();
-    for fk in &st.foreign_keys {
-        let ref_db = match t.fk_ref_schema.get(&fk.name) {
-            Some(d) if d != source_db => d.clone(),
-            _ => shadow.to_string(),
-        };
-        let ref_table = fk.ref_table.rsplit('.').next().unwrap_or(&fk.ref_table);
-        let not_null: Vec<String> = fk
-            .columns
-            .iter()
-            .map(|c| format!("c.{} IS NOT NULL", qi(c)))
-            .collect();
-        let join: Vec<String> = fk
-            .columns
-            .iter()
-            .zip(&fk.ref_columns)
-            .map(|(a, b)| format!("p.{} = c.{}", qi(b), qi(a)))
-            .collect();
-        let orphans: Option<i64> = conn
-            .query_first(format!(
-                "SELECT COUNT(*) FROM {}.{} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {}.{} p WHERE {})",
-                qi(shadow),
-                qi(&t.name),
-                not_null.join(" AND "),
-                qi(&ref_db),
-                qi(ref_table),
-                join.join(" AND ")
-            ))
-            .await
-            .map_err(|e| my_err(format!("checking foreign key {}", fk.name), e))?;
-        let present: Option<i64> = conn
-            .query_first(format!(
-                "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS \
-                 WHERE CONSTRAINT_SCHEMA = {} AND CONSTRAINT_NAME = {} AND TABLE_NAME = {}",
-                ql(shadow),
-                ql(&fk.name),
-                ql(&t.name)
-            ))
-            .await
-            .map_err(|e| my_err("reading constraints", e))?;
-        let ok = orphans == Some(0) && present == Some(1);
-        fks.push((
-            CheckKind::ForeignKey,
-            t.name.clone(),
-            fk.name.clone(),
-            ok,
-            format!(
-                "{} orphan rows; constraint present: {}",
-                orphans.unwrap_or(-1),
-                present == Some(1)
-            ),
-        ));
-    }
-    Ok(TableChecks {
-        count,
-        fks,
-        probes: found_probes,
+    Ok((found, rows))
+}
+
+/// The load ran with foreign_key_checks = 0, so every key is checked here: no orphan rows, and
+/// the constraint is present.
+async fn check_foreign_key(
+    conn: &mut Conn,
+    shadow: &str,
+    t: &MyTable,
+    fk: &super::schema::ForeignKey,
+    source_db: &str,
+) -> Result<Found, SyncError> {
+    let ref_db = match t.fk_ref_schema.get(&fk.name) {
+        Some(d) if d != source_db => d.clone(),
+        _ => shadow.to_string(),
+    };
+    let ref_table = fk.ref_table.rsplit('.').next().unwrap_or(&fk.ref_table);
+    let not_null: Vec<String> = fk
+        .columns
+        .iter()
+        .map(|c| format!("c.{} IS NOT NULL", qi(c)))
+        .collect();
+    let join: Vec<String> = fk
+        .columns
+        .iter()
+        .zip(&fk.ref_columns)
+        .map(|(a, b)| format!("p.{} = c.{}", qi(b), qi(a)))
+        .collect();
+    let orphans: Option<i64> = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM {}.{} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {}.{} p WHERE {})",
+            qi(shadow),
+            qi(&t.name),
+            not_null.join(" AND "),
+            qi(&ref_db),
+            qi(ref_table),
+            join.join(" AND ")
+        ))
+        .await
+        .map_err(|e| my_err(format!("checking foreign key {}", fk.name), e))?;
+    let present: Option<i64> = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = {} AND CONSTRAINT_NAME = {} AND TABLE_NAME = {}",
+            ql(shadow),
+            ql(&fk.name),
+            ql(&t.name)
+        ))
+        .await
+        .map_err(|e| my_err("reading constraints", e))?;
+    Ok((
+        CheckKind::ForeignKey,
+        t.name.clone(),
+        fk.name.clone(),
+        orphans == Some(0) && present == Some(1),
+        format!(
+            "{} orphan rows; constraint present: {}",
+            orphans.unwrap_or(-1),
+            present == Some(1)
+        ),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_check(
+    conn: &mut Conn,
+    job: CheckJob,
+    shadow: &str,
+    cat: &MyCatalog,
+    ss: &SourceSchema,
+    plans: &[TablePlan],
+    probes: &[Vec<ProbeSet>],
+    hasher: &RandomState,
+) -> Result<Outcome, SyncError> {
+    Ok(match job {
+        CheckJob::Probe(i, k) => {
+            let (found, rows) = probe_column(
+                conn,
+                shadow,
+                &cat.tables[i],
+                &plans[i],
+                &probes[i][k],
+                hasher,
+            )
+            .await?;
+            Outcome::Probe { found, rows }
+        }
+        CheckJob::ForeignKey(i, f) => Outcome::ForeignKey(
+            check_foreign_key(
+                conn,
+                shadow,
+                &cat.tables[i],
+                &ss.tables[i].foreign_keys[f],
+                &ss.database,
+            )
+            .await?,
+        ),
+        CheckJob::Count(i) => {
+            let t = &cat.tables[i];
+            Outcome::Count(
+                conn.query_first(format!(
+                    "SELECT COUNT(*) FROM {}.{}",
+                    qi(shadow),
+                    qi(&t.name)
+                ))
+                .await
+                .map_err(|e| my_err(format!("counting {}", t.name), e))?,
+            )
+        }
     })
 }
 
@@ -1577,37 +1626,69 @@ async fn verify(
     hasher: &RandomState,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    // The data checks, tables in parallel (biggest first) over the writers' connections.
+    // The data checks in parallel over the writers' connections, biggest tables first.
     let mut order: Vec<usize> = (0..cat.tables.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(cat.tables[i].rows));
-    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(order));
-    let found: std::sync::Mutex<Vec<(usize, TableChecks)>> = Default::default();
+    let mut jobs = std::collections::VecDeque::new();
+    for &i in &order {
+        if probes[i].is_empty() {
+            jobs.push_back(CheckJob::Count(i));
+        }
+        jobs.extend((0..probes[i].len()).map(|k| CheckJob::Probe(i, k)));
+        jobs.extend((0..ss.tables[i].foreign_keys.len()).map(|f| CheckJob::ForeignKey(i, f)));
+    }
+    let queue = std::sync::Mutex::new(jobs);
+    let done: std::sync::Mutex<Vec<(CheckJob, Outcome)>> = Default::default();
     let futs = conns.iter_mut().map(|c| {
-        let (queue, found) = (&queue, &found);
+        let (queue, done) = (&queue, &done);
         async move {
             loop {
                 let next = queue.lock().expect("queue").pop_front();
-                let Some(i) = next else { break };
-                let checks = verify_table(
-                    c,
-                    shadow,
-                    &cat.tables[i],
-                    &ss.tables[i],
-                    &ss.database,
-                    &plans[i],
-                    results[i].rows,
-                    &probes[i],
-                    hasher,
-                )
-                .await?;
-                found.lock().expect("found").push((i, checks));
+                let Some(job) = next else { break };
+                let outcome = run_check(c, job, shadow, cat, ss, plans, probes, hasher).await?;
+                done.lock().expect("done").push((job, outcome));
             }
             Ok::<(), SyncError>(())
         }
     });
     futures::future::try_join_all(futs).await?;
-    let mut found = found.into_inner().expect("found");
-    found.sort_by_key(|(i, _)| *i);
+    // Back into table order, each table's checks in their own order.
+    let mut tables: Vec<Collected> = (0..cat.tables.len()).map(|_| Default::default()).collect();
+    for (job, outcome) in done.into_inner().expect("done") {
+        match (job, outcome) {
+            (CheckJob::Probe(i, k), Outcome::Probe { found, rows }) => {
+                if k == 0 {
+                    tables[i].count = Some(rows as i64);
+                }
+                tables[i].probes.insert(k, found);
+            }
+            (CheckJob::ForeignKey(i, f), Outcome::ForeignKey(found)) => {
+                tables[i].fks.insert(f, found);
+            }
+            (CheckJob::Count(i), Outcome::Count(n)) => tables[i].count = n,
+            _ => unreachable!("each job has its own kind of outcome"),
+        }
+    }
+    let found: Vec<(usize, TableChecks)> = tables
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (n, rows_read) = (c.count, results[i].rows);
+            let count = (
+                CheckKind::RowCount,
+                cat.tables[i].name.clone(),
+                String::new(),
+                n == Some(rows_read as i64),
+                format!("source {rows_read} rows, target {}", n.unwrap_or(-1)),
+            );
+            let checks = TableChecks {
+                count,
+                fks: c.fks.into_values().collect(),
+                probes: c.probes.into_values().collect(),
+            };
+            (i, checks)
+        })
+        .collect();
 
     let v = &mut report.verification;
     v.passed = true;
