@@ -7,7 +7,7 @@
 //!   4. the sync with size-preserving rules only (hash-shaped tokens/phones/emails).
 //!
 //! Then the same dataset in MariaDB: the sync vs `mariadb-dump | mariadb` into a fresh
-//! database (SYNC_BENCH_MYSQL=0 skips it).
+//! database (SYNC_BENCH_MYSQL=0 skips it; SYNC_BENCH_PG=0 skips PostgreSQL).
 //!
 //! Prints rows/s, MB/s, peak RSS and the ratios. Not a test: nothing is asserted.
 //!
@@ -305,83 +305,85 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let pg = Postgres::start().unwrap();
-    pg.create_database("prod").unwrap();
-    pg.create_database("staging").unwrap();
-    let t = Instant::now();
-    pg.psql_script("prod", &dataset(users)).unwrap();
-    let rows: u64 = users * 23;
-    let size_mb: f64 = pg
-        .psql("prod", "SELECT pg_database_size('prod')")
-        .unwrap()
-        .trim()
-        .parse::<f64>()
-        .unwrap()
-        / 1e6;
-    println!(
-        "dataset: {users} users, {rows} rows, database {size_mb:.0} MB (generated in {:.1} s), parallelism {parallelism}",
-        t.elapsed().as_secs_f64()
-    );
-
-    let opts = SyncOptions {
-        parallelism,
-        unsanitized_pii: PiiPolicy::Warn,
-        ..SyncOptions::default()
-    };
-    let src = pg.admin_url("prod");
-    let tgt = pg.admin_url("staging");
-    let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
-    let r_pii = rt.block_on(sync::run(&src, &tgt, &pii, &opts)).unwrap();
-    let rss_sync = peak_rss_mb();
-    let r_size = rt
-        .block_on(sync::run(&src, &tgt, &size_preserving_rules(), &opts))
-        .unwrap();
-    let rss_sync = rss_sync.max(peak_rss_mb());
-    let raw = rt.block_on(raw_copy(&pg, parallelism));
-    let dump = dump_restore(&pg);
-
-    let data_ms = |r: &sync::SyncReport| {
-        r.phases
-            .iter()
-            .find(|p| p.name == "data")
-            .map(|p| p.ms)
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
-    println!(
-        "raw binary COPY pipe:            {:7.2} s  {:>10.0} rows/s",
-        raw.as_secs_f64(),
-        rows as f64 / raw.as_secs_f64()
-    );
-    println!(
-        "pg_dump | psql:                  {:7.2} s",
-        dump.as_secs_f64()
-    );
-    for (name, r) in [("default_pii", &r_pii), ("size-preserving", &r_size)] {
-        let d = data_ms(r);
-        let whole = r.duration_ms as f64 / 1000.0;
+    if std::env::var("SYNC_BENCH_PG").as_deref() != Ok("0") {
+        let pg = Postgres::start().unwrap();
+        pg.create_database("prod").unwrap();
+        pg.create_database("staging").unwrap();
+        let t = Instant::now();
+        pg.psql_script("prod", &dataset(users)).unwrap();
+        let rows: u64 = users * 23;
+        let size_mb: f64 = pg
+            .psql("prod", "SELECT pg_database_size('prod')")
+            .unwrap()
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+            / 1e6;
         println!(
-            "sync {name:16} data {d:6.2} s ({:>9.0} rows/s, {:6.1} MB/s read, {:.0} MB in, {:.0} MB out), whole {whole:6.2} s",
-            r.rows_copied as f64 / d,
-            mb(r) / d,
-            mb(r),
-            r.bytes_written as f64 / 1e6
+            "dataset: {users} users, {rows} rows, database {size_mb:.0} MB (generated in {:.1} s), parallelism {parallelism}",
+            t.elapsed().as_secs_f64()
+        );
+
+        let opts = SyncOptions {
+            parallelism,
+            unsanitized_pii: PiiPolicy::Warn,
+            ..SyncOptions::default()
+        };
+        let src = pg.admin_url("prod");
+        let tgt = pg.admin_url("staging");
+        let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
+        let r_pii = rt.block_on(sync::run(&src, &tgt, &pii, &opts)).unwrap();
+        let rss_sync = peak_rss_mb();
+        let r_size = rt
+            .block_on(sync::run(&src, &tgt, &size_preserving_rules(), &opts))
+            .unwrap();
+        let rss_sync = rss_sync.max(peak_rss_mb());
+        let raw = rt.block_on(raw_copy(&pg, parallelism));
+        let dump = dump_restore(&pg);
+
+        let data_ms = |r: &sync::SyncReport| {
+            r.phases
+                .iter()
+                .find(|p| p.name == "data")
+                .map(|p| p.ms)
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+        let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
+        println!(
+            "raw binary COPY pipe:            {:7.2} s  {:>10.0} rows/s",
+            raw.as_secs_f64(),
+            rows as f64 / raw.as_secs_f64()
         );
         println!(
-            "    data phase vs raw COPY: throughput ratio {:.2} (goal >= 0.9); whole sync / pg_dump|psql: {:.2} (goal <= 0.75)",
-            raw.as_secs_f64() / d,
-            whole / dump.as_secs_f64()
+            "pg_dump | psql:                  {:7.2} s",
+            dump.as_secs_f64()
         );
-        let phases: Vec<String> = r
-            .phases
-            .iter()
-            .map(|p| format!("{} {:.2}s", p.name, p.ms as f64 / 1000.0))
-            .collect();
-        println!("    phases: {}", phases.join(", "));
+        for (name, r) in [("default_pii", &r_pii), ("size-preserving", &r_size)] {
+            let d = data_ms(r);
+            let whole = r.duration_ms as f64 / 1000.0;
+            println!(
+                "sync {name:16} data {d:6.2} s ({:>9.0} rows/s, {:6.1} MB/s read, {:.0} MB in, {:.0} MB out), whole {whole:6.2} s",
+                r.rows_copied as f64 / d,
+                mb(r) / d,
+                mb(r),
+                r.bytes_written as f64 / 1e6
+            );
+            println!(
+                "    data phase vs raw COPY: throughput ratio {:.2} (goal >= 0.9); whole sync / pg_dump|psql: {:.2} (goal <= 0.75)",
+                raw.as_secs_f64() / d,
+                whole / dump.as_secs_f64()
+            );
+            let phases: Vec<String> = r
+                .phases
+                .iter()
+                .map(|p| format!("{} {:.2}s", p.name, p.ms as f64 / 1000.0))
+                .collect();
+            println!("    phases: {}", phases.join(", "));
+        }
+        println!("peak RSS of this process during the syncs: {rss_sync:.1} MB (goal <= 64 MB)");
+        drop(pg);
     }
-    println!("peak RSS of this process during the syncs: {rss_sync:.1} MB (goal <= 64 MB)");
-    drop(pg);
     if std::env::var("SYNC_BENCH_MYSQL").as_deref() != Ok("0") {
         mysql_bench(&rt, users, parallelism);
     }

@@ -599,6 +599,44 @@ async fn failed_verification_and_restore_backup() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dangling_foreign_keys_fail_verification() {
+    let my = setup();
+    // Production holds a session of a user who does not exist (written with checks off): the
+    // copy, loaded with checks off too, must not hide it.
+    my.sql_in(
+        "prod",
+        "SET foreign_key_checks = 0; \
+         INSERT INTO sessions (id, user_id, token) VALUES \
+         ('00000000-0000-4000-a000-000000000001', 999999, REPEAT('f', 64)), \
+         ('00000000-0000-4000-a000-000000000002', 999999, REPEAT('e', 64));",
+    )
+    .unwrap();
+    let err = sync::run(
+        &my.readonly_url("prod"),
+        &my.admin_url("staging"),
+        &rules(),
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    let SyncError::Verification(rep) = &err else {
+        panic!("expected a verification failure, got {err}")
+    };
+    let failed = rep.verification.failures();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (failed[0].kind.clone(), failed[0].table.as_str()),
+        (CheckKind::ForeignKey, "sessions")
+    );
+    assert!(
+        failed[0].detail.starts_with("1 orphan key values"),
+        "{}",
+        failed[0].detail
+    );
+    assert_eq!(table_list(&my, "staging"), "old_staging_marker");
+}
+
 /// A throwaway CA and a server certificate it signed (SANs localhost and 127.0.0.1), as PEM:
 /// (CA certificate, server certificate, server key).
 fn test_pki(org: &str) -> (String, String, String) {

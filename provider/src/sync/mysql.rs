@@ -1529,9 +1529,15 @@ async fn check_foreign_key(
         .zip(&fk.ref_columns)
         .map(|(a, b)| format!("p.{} = c.{}", qi(b), qi(a)))
         .collect();
+    // Distinct key values, not rows: InnoDB keeps an index on every foreign key's columns, so
+    // the DISTINCT is a loose index scan and each value is looked up once (a tenth of the
+    // lookups for a table with ten rows per parent).
+    let keys: Vec<String> = fk.columns.iter().map(|c| qi(c)).collect();
     let orphans: Option<i64> = conn
         .query_first(format!(
-            "SELECT COUNT(*) FROM {}.{} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {}.{} p WHERE {})",
+            "SELECT COUNT(*) FROM (SELECT DISTINCT {} FROM {}.{} c WHERE {}) c \
+             WHERE NOT EXISTS (SELECT 1 FROM {}.{} p WHERE {})",
+            keys.join(", "),
             qi(shadow),
             qi(&t.name),
             not_null.join(" AND "),
@@ -1557,7 +1563,7 @@ async fn check_foreign_key(
         fk.name.clone(),
         orphans == Some(0) && present == Some(1),
         format!(
-            "{} orphan rows; constraint present: {}",
+            "{} orphan key values; constraint present: {}",
             orphans.unwrap_or(-1),
             present == Some(1)
         ),
