@@ -9,7 +9,8 @@
 //! Then the same dataset in MariaDB: the sync vs `mariadb-dump | mariadb` into a fresh
 //! database (SYNC_BENCH_MYSQL=0 skips it; SYNC_BENCH_PG=0 skips PostgreSQL).
 //!
-//! Prints rows/s, MB/s, peak RSS and the ratios. Not a test: nothing is asserted.
+//! Prints rows/s, MB/s, peak RSS and the ratios, as medians of SYNC_BENCH_ROUNDS rounds
+//! (default 3). Not a test: nothing is asserted.
 //!
 //!   cargo bench -p terraform-provider-staging --bench sync
 //!   SYNC_BENCH_USERS=200000 cargo bench ... (≈1 GB; default 20000 ≈ 100 MB)
@@ -58,6 +59,47 @@ INSERT INTO events SELECT i, i % {n} + 1, (ARRAY['login','purchase','logout'])[i
 ANALYZE;
 "#
     )
+}
+
+/// How many times each measurement is taken (`SYNC_BENCH_ROUNDS`, default 3); the figures are
+/// medians, and the rounds interleave the sync and its baselines so that drift on a shared
+/// machine hits both alike.
+fn rounds() -> usize {
+    std::env::var("SYNC_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The data phase of a run, in seconds.
+fn data_s(r: &sync::SyncReport) -> f64 {
+    r.phases
+        .iter()
+        .find(|p| p.name == "data")
+        .map(|p| p.ms)
+        .unwrap_or(0) as f64
+        / 1000.0
+}
+
+/// The run with the median whole duration (for its phase breakdown).
+fn median_run(runs: &[sync::SyncReport]) -> &sync::SyncReport {
+    let mut by: Vec<&sync::SyncReport> = runs.iter().collect();
+    by.sort_by_key(|r| r.duration_ms);
+    by[by.len() / 2]
+}
+
+fn phases(r: &sync::SyncReport) -> String {
+    r.phases
+        .iter()
+        .map(|p| format!("{} {:.2}s", p.name, p.ms as f64 / 1000.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn peak_rss_mb() -> f64 {
@@ -243,52 +285,46 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
         ..SyncOptions::default()
     };
     let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
-    let r = rt
-        .block_on(sync::run(
-            &my.admin_url("prod"),
-            &my.admin_url("staging"),
-            &pii,
-            &opts,
-        ))
-        .unwrap();
-    my.sql("DROP DATABASE IF EXISTS dumped; CREATE DATABASE dumped;")
-        .unwrap();
     let sock = my.socket();
-    let t0 = Instant::now();
-    let sh = format!(
-        "mariadb-dump --no-defaults --socket={s} -uroot --single-transaction prod | \
-         mariadb --no-defaults --socket={s} -uroot dumped",
-        s = sock.display()
-    );
-    let st = Command::new("bash")
-        .args(["-o", "pipefail", "-c", &sh])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let dump = t0.elapsed();
-    let whole = r.duration_ms as f64 / 1000.0;
-    let data = r
-        .phases
-        .iter()
-        .find(|p| p.name == "data")
-        .map(|p| p.ms)
-        .unwrap_or(0) as f64
-        / 1000.0;
+    let (mut runs, mut dumps) = (vec![], vec![]);
+    for _ in 0..rounds() {
+        runs.push(
+            rt.block_on(sync::run(
+                &my.admin_url("prod"),
+                &my.admin_url("staging"),
+                &pii,
+                &opts,
+            ))
+            .unwrap(),
+        );
+        my.sql("DROP DATABASE IF EXISTS dumped; CREATE DATABASE dumped;")
+            .unwrap();
+        let t0 = Instant::now();
+        let sh = format!(
+            "mariadb-dump --no-defaults --socket={s} -uroot --single-transaction prod | \
+             mariadb --no-defaults --socket={s} -uroot dumped",
+            s = sock.display()
+        );
+        let st = Command::new("bash")
+            .args(["-o", "pipefail", "-c", &sh])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        dumps.push(t0.elapsed().as_secs_f64());
+    }
+    let dump = median(dumps);
+    let whole = median(runs.iter().map(|r| r.duration_ms as f64 / 1000.0).collect());
+    let data = median(runs.iter().map(data_s).collect());
     println!(
-        "mariadb-dump | mariadb:          {:7.2} s",
-        dump.as_secs_f64()
+        "mariadb-dump | mariadb:          {dump:7.2} s (median of {})",
+        runs.len()
     );
     println!(
-        "mysql sync default_pii data {data:6.2} s ({:>9.0} rows/s), whole {whole:6.2} s; whole sync / mariadb-dump|mariadb: {:.2}",
-        r.rows_copied as f64 / data,
-        whole / dump.as_secs_f64()
+        "mysql sync default_pii data {data:6.2} s ({:>9.0} rows/s), whole {whole:6.2} s; whole sync / mariadb-dump|mariadb: {:.2} (goal <= 0.67)",
+        runs[0].rows_copied as f64 / data,
+        whole / dump
     );
-    let phases: Vec<String> = r
-        .phases
-        .iter()
-        .map(|p| format!("{} {:.2}s", p.name, p.ms as f64 / 1000.0))
-        .collect();
-    println!("    phases: {}", phases.join(", "));
+    println!("    phases (median run): {}", phases(median_run(&runs)));
 }
 
 fn main() {
@@ -332,36 +368,31 @@ fn main() {
         let src = pg.admin_url("prod");
         let tgt = pg.admin_url("staging");
         let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
-        let r_pii = rt.block_on(sync::run(&src, &tgt, &pii, &opts)).unwrap();
-        let rss_sync = peak_rss_mb();
-        let r_size = rt
-            .block_on(sync::run(&src, &tgt, &size_preserving_rules(), &opts))
-            .unwrap();
-        let rss_sync = rss_sync.max(peak_rss_mb());
-        let raw = rt.block_on(raw_copy(&pg, parallelism));
-        let dump = dump_restore(&pg);
-
-        let data_ms = |r: &sync::SyncReport| {
-            r.phases
-                .iter()
-                .find(|p| p.name == "data")
-                .map(|p| p.ms)
-                .unwrap_or(0) as f64
-                / 1000.0
-        };
+        let (mut r_pii, mut r_size, mut raws, mut dumps) = (vec![], vec![], vec![], vec![]);
+        let mut rss_sync: f64 = 0.0;
+        for _ in 0..rounds() {
+            r_pii.push(rt.block_on(sync::run(&src, &tgt, &pii, &opts)).unwrap());
+            rss_sync = rss_sync.max(peak_rss_mb());
+            r_size.push(
+                rt.block_on(sync::run(&src, &tgt, &size_preserving_rules(), &opts))
+                    .unwrap(),
+            );
+            rss_sync = rss_sync.max(peak_rss_mb());
+            raws.push(rt.block_on(raw_copy(&pg, parallelism)).as_secs_f64());
+            dumps.push(dump_restore(&pg).as_secs_f64());
+        }
+        let (raw, dump) = (median(raws), median(dumps));
         let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
+        println!("medians of {} rounds", r_pii.len());
         println!(
-            "raw binary COPY pipe:            {:7.2} s  {:>10.0} rows/s",
-            raw.as_secs_f64(),
-            rows as f64 / raw.as_secs_f64()
+            "raw binary COPY pipe:            {raw:7.2} s  {:>10.0} rows/s",
+            rows as f64 / raw
         );
-        println!(
-            "pg_dump | psql:                  {:7.2} s",
-            dump.as_secs_f64()
-        );
-        for (name, r) in [("default_pii", &r_pii), ("size-preserving", &r_size)] {
-            let d = data_ms(r);
-            let whole = r.duration_ms as f64 / 1000.0;
+        println!("pg_dump | psql:                  {dump:7.2} s");
+        for (name, runs) in [("default_pii", &r_pii), ("size-preserving", &r_size)] {
+            let d = median(runs.iter().map(data_s).collect());
+            let whole = median(runs.iter().map(|r| r.duration_ms as f64 / 1000.0).collect());
+            let r = &runs[0];
             println!(
                 "sync {name:16} data {d:6.2} s ({:>9.0} rows/s, {:6.1} MB/s read, {:.0} MB in, {:.0} MB out), whole {whole:6.2} s",
                 r.rows_copied as f64 / d,
@@ -371,15 +402,10 @@ fn main() {
             );
             println!(
                 "    data phase vs raw COPY: throughput ratio {:.2} (goal >= 0.9); whole sync / pg_dump|psql: {:.2} (goal <= 0.75)",
-                raw.as_secs_f64() / d,
-                whole / dump.as_secs_f64()
+                raw / d,
+                whole / dump
             );
-            let phases: Vec<String> = r
-                .phases
-                .iter()
-                .map(|p| format!("{} {:.2}s", p.name, p.ms as f64 / 1000.0))
-                .collect();
-            println!("    phases: {}", phases.join(", "));
+            println!("    phases (median run): {}", phases(median_run(runs)));
         }
         println!("peak RSS of this process during the syncs: {rss_sync:.1} MB (goal <= 64 MB)");
         drop(pg);
