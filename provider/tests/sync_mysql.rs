@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use stagecraft_testkit::databases::{MariaDb, ADMIN_PASSWORD, ADMIN_USER};
 use terraform_provider_staging::sync::{
-    self, CheckKind, Progress, RuleSet, SyncError, SyncOptions, Transform,
+    self, Check, CheckKind, Progress, RuleSet, SyncError, SyncOptions, Transform,
 };
 
 const KEY: &[u8] = b"test-hash-key-0123456789";
@@ -153,6 +153,22 @@ fn rules() -> RuleSet {
         .with_hash_key(KEY)
         .with_rule("partners", "email", Transform::Hash)
         .with_rule("audit_log", "actor_email", Transform::Hash)
+}
+
+/// Runs a sync of prod into staging that must fail verification; the checks that failed.
+async fn failed_checks(my: &MariaDb, rules: &RuleSet) -> Vec<Check> {
+    let err = sync::run(
+        &my.readonly_url("prod"),
+        &my.admin_url("staging"),
+        rules,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    let SyncError::Verification(rep) = &err else {
+        panic!("expected a verification failure, got {err}")
+    };
+    rep.verification.failures().into_iter().cloned().collect()
 }
 
 fn q(my: &MariaDb, db: &str, sql: &str) -> String {
@@ -548,18 +564,7 @@ async fn failed_verification_and_restore_backup() {
         "phone",
         Transform::Fixed("+1 (415) 555-0001".into()),
     );
-    let err = sync::run(
-        &my.readonly_url("prod"),
-        &my.admin_url("staging"),
-        &leaky,
-        &opts,
-    )
-    .await
-    .unwrap_err();
-    let SyncError::Verification(rep) = &err else {
-        panic!("expected a verification failure, got {err}")
-    };
-    let failed = rep.verification.failures();
+    let failed = failed_checks(&my, &leaky).await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(
         (failed[0].kind.clone(), failed[0].subject.as_str()),
@@ -612,18 +617,7 @@ async fn dangling_foreign_keys_fail_verification() {
          ('00000000-0000-4000-a000-000000000002', 999999, REPEAT('e', 64));",
     )
     .unwrap();
-    let err = sync::run(
-        &my.readonly_url("prod"),
-        &my.admin_url("staging"),
-        &rules(),
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap_err();
-    let SyncError::Verification(rep) = &err else {
-        panic!("expected a verification failure, got {err}")
-    };
-    let failed = rep.verification.failures();
+    let failed = failed_checks(&my, &rules()).await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(
         (failed[0].kind.clone(), failed[0].table.as_str()),

@@ -225,6 +225,20 @@ impl ProbeSet {
         self.hashes.sort_unstable();
         self.hashes.dedup();
     }
+    /// The probe's verdict on a target column in which `hits` of `scanned` values matched a
+    /// remembered source value: passed, and a detail with counts only (never values).
+    pub fn verdict(&self, hits: u64, scanned: u64) -> (bool, String) {
+        let sampled = self.seen as usize > self.hashes.len();
+        (
+            hits == 0,
+            format!(
+                "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
+                self.hashes.len(),
+                if sampled { ", sampled" } else { "" }
+            ),
+        )
+    }
+
     pub fn contains(&self, h: u64) -> bool {
         self.hashes.binary_search(&h).is_ok()
     }

@@ -1489,17 +1489,13 @@ async fn probe_column(
         }
     }
     drop(result);
-    let sampled = p.seen as usize > p.hashes.len();
+    let (passed, detail) = p.verdict(hits, scanned);
     let found = (
         CheckKind::LeakProbe,
         t.name.clone(),
         col.clone(),
-        hits == 0,
-        format!(
-            "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
-            p.hashes.len(),
-            if sampled { ", sampled" } else { "" }
-        ),
+        passed,
+        detail,
     );
     Ok((found, rows))
 }

@@ -1810,17 +1810,13 @@ async fn verify_data(
                 })?;
         }
         counted.get_or_insert(scanner.rows);
-        let sampled = p.seen as usize > p.hashes.len();
+        let (passed, detail) = p.verdict(hits, scanned);
         probes.push((
             CheckKind::LeakProbe,
             t.name.clone(),
             col.clone(),
-            hits == 0,
-            format!(
-                "{hits} of {scanned} target values equal a source value ({} distinct source values{})",
-                p.hashes.len(),
-                if sampled { ", sampled" } else { "" }
-            ),
+            passed,
+            detail,
         ));
     }
     let n = match counted {
