@@ -10,6 +10,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::report::{Check, CheckKind};
 use super::rules::TableTransform;
 
 pub(crate) const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0";
@@ -225,11 +226,14 @@ impl ProbeSet {
         self.hashes.sort_unstable();
         self.hashes.dedup();
     }
-    /// The probe's verdict on a target column in which `hits` of `scanned` values matched a
-    /// remembered source value: passed, and a detail with counts only (never values).
-    pub fn verdict(&self, hits: u64, scanned: u64) -> (bool, String) {
+    /// The leak-probe check of target column `table.column`, in which `hits` of `scanned`
+    /// values matched a remembered source value. The detail holds counts only, never values.
+    pub fn check(&self, table: &str, column: &str, hits: u64, scanned: u64) -> Check {
         let sampled = self.seen as usize > self.hashes.len();
-        (
+        Check::new(
+            CheckKind::LeakProbe,
+            table,
+            column,
             hits == 0,
             format!(
                 "{hits} of {scanned} target values equal a source value ({} distinct source values{})",

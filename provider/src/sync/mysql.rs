@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::copyfmt::{hash_bytes, ProbeSet};
-use super::report::{CheckKind, PhaseTiming, SequenceReport, SyncReport, TableReport};
+use super::report::{Check, CheckKind, PhaseTiming, SequenceReport, SyncReport, TableReport};
 use super::rules::{RuleSet, TableTransform};
 use super::schema::{
     plan_columns, ColumnPlan, ColumnSchema, ForeignKey, SequenceSchema, SourceSchema, TableSchema,
@@ -1414,17 +1414,6 @@ async fn write_table(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-/// One check's outcome, before it goes into the report.
-type Found = (CheckKind, String, String, bool, String);
-
-/// What one table's data checks found: its row count, its foreign keys, its leak probes.
-struct TableChecks {
-    count: Found,
-    fks: Vec<Found>,
-    probes: Vec<Found>,
-}
-
 /// One unit of the parallel verification. Jobs are this fine (not a table each) so that the
 /// biggest table's scans are shared among the connections.
 #[derive(Clone, Copy)]
@@ -1441,13 +1430,13 @@ enum CheckJob {
 #[derive(Default)]
 struct Collected {
     count: Option<i64>,
-    fks: BTreeMap<usize, Found>,
-    probes: BTreeMap<usize, Found>,
+    fks: BTreeMap<usize, Check>,
+    probes: BTreeMap<usize, Check>,
 }
 
 enum Outcome {
-    Probe { found: Found, rows: u64 },
-    ForeignKey(Found),
+    Probe { check: Check, rows: u64 },
+    ForeignKey(Check),
     Count(Option<i64>),
 }
 
@@ -1460,7 +1449,7 @@ async fn probe_column(
     plan: &TablePlan,
     p: &ProbeSet,
     hasher: &RandomState,
-) -> Result<(Found, u64), SyncError> {
+) -> Result<(Check, u64), SyncError> {
     let col = &plan.cols[p.column].name;
     let (mut hits, mut scanned, mut rows) = (0u64, 0u64, 0u64);
     let mut result = conn
@@ -1489,15 +1478,7 @@ async fn probe_column(
         }
     }
     drop(result);
-    let (passed, detail) = p.verdict(hits, scanned);
-    let found = (
-        CheckKind::LeakProbe,
-        t.name.clone(),
-        col.clone(),
-        passed,
-        detail,
-    );
-    Ok((found, rows))
+    Ok((p.check(&t.name, col, hits, scanned), rows))
 }
 
 /// The load ran with foreign_key_checks = 0, so every key is checked here: no orphan rows, and
@@ -1508,7 +1489,7 @@ async fn check_foreign_key(
     t: &MyTable,
     fk: &super::schema::ForeignKey,
     source_db: &str,
-) -> Result<Found, SyncError> {
+) -> Result<Check, SyncError> {
     let ref_db = match t.fk_ref_schema.get(&fk.name) {
         Some(d) if d != source_db => d.clone(),
         _ => shadow.to_string(),
@@ -1553,10 +1534,10 @@ async fn check_foreign_key(
         ))
         .await
         .map_err(|e| my_err("reading constraints", e))?;
-    Ok((
+    Ok(Check::new(
         CheckKind::ForeignKey,
-        t.name.clone(),
-        fk.name.clone(),
+        &t.name,
+        &fk.name,
         orphans == Some(0) && present == Some(1),
         format!(
             "{} orphan key values; constraint present: {}",
@@ -1579,7 +1560,7 @@ async fn run_check(
 ) -> Result<Outcome, SyncError> {
     Ok(match job {
         CheckJob::Probe(i, k) => {
-            let (found, rows) = probe_column(
+            let (check, rows) = probe_column(
                 conn,
                 shadow,
                 &cat.tables[i],
@@ -1588,7 +1569,7 @@ async fn run_check(
                 hasher,
             )
             .await?;
-            Outcome::Probe { found, rows }
+            Outcome::Probe { check, rows }
         }
         CheckJob::ForeignKey(i, f) => Outcome::ForeignKey(
             check_foreign_key(
@@ -1658,49 +1639,33 @@ async fn verify(
     let mut tables: Vec<Collected> = (0..cat.tables.len()).map(|_| Default::default()).collect();
     for (job, outcome) in done.into_inner().expect("done") {
         match (job, outcome) {
-            (CheckJob::Probe(i, k), Outcome::Probe { found, rows }) => {
+            (CheckJob::Probe(i, k), Outcome::Probe { check, rows }) => {
                 if k == 0 {
                     tables[i].count = Some(rows as i64);
                 }
-                tables[i].probes.insert(k, found);
+                tables[i].probes.insert(k, check);
             }
-            (CheckJob::ForeignKey(i, f), Outcome::ForeignKey(found)) => {
-                tables[i].fks.insert(f, found);
+            (CheckJob::ForeignKey(i, f), Outcome::ForeignKey(check)) => {
+                tables[i].fks.insert(f, check);
             }
             (CheckJob::Count(i), Outcome::Count(n)) => tables[i].count = n,
             _ => unreachable!("each job has its own kind of outcome"),
         }
     }
-    let found: Vec<(usize, TableChecks)> = tables
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (n, rows_read) = (c.count, results[i].rows);
-            let count = (
-                CheckKind::RowCount,
-                cat.tables[i].name.clone(),
-                String::new(),
-                n == Some(rows_read as i64),
-                format!("source {rows_read} rows, target {}", n.unwrap_or(-1)),
-            );
-            let checks = TableChecks {
-                count,
-                fks: c.fks.into_values().collect(),
-                probes: c.probes.into_values().collect(),
-            };
-            (i, checks)
-        })
-        .collect();
-
     let v = &mut report.verification;
     v.passed = true;
-    for (_, f) in &found {
-        let (kind, table, subject, ok, detail) = &f.count;
-        v.push(kind.clone(), table, subject, *ok, detail.clone());
+    for ((t, r), c) in cat.tables.iter().zip(results).zip(&tables) {
+        v.push(
+            CheckKind::RowCount,
+            &t.name,
+            "",
+            c.count == Some(r.rows as i64),
+            format!("source {} rows, target {}", r.rows, c.count.unwrap_or(-1)),
+        );
     }
-    for ((t, st), (_, f)) in cat.tables.iter().zip(&ss.tables).zip(&found) {
-        for (kind, table, subject, ok, detail) in &f.fks {
-            v.push(kind.clone(), table, subject, *ok, detail.clone());
+    for ((t, st), c) in cat.tables.iter().zip(&ss.tables).zip(&mut tables) {
+        for check in std::mem::take(&mut c.fks).into_values() {
+            v.record(check);
         }
         for u in &st.uniques {
             let cols: Option<String> = tgt
@@ -1766,10 +1731,8 @@ async fn verify(
             ),
         );
     }
-    for (_, f) in &found {
-        for (kind, table, subject, ok, detail) in &f.probes {
-            v.push(kind.clone(), table, subject, *ok, detail.clone());
-        }
+    for check in tables.into_iter().flat_map(|c| c.probes.into_values()) {
+        v.record(check);
     }
     Ok(())
 }

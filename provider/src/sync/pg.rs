@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::copyfmt::{hash_bytes, BinType, ColumnScanner, Format, ProbeSet, Transcoder};
-use super::report::{CheckKind, PhaseTiming, SequenceReport, SyncReport, TableReport};
+use super::report::{Check, CheckKind, PhaseTiming, SequenceReport, SyncReport, TableReport};
 use super::rules::{RuleSet, TableTransform};
 use super::schema::{
     plan_columns, ColumnPlan, ColumnSchema, ForeignKey, SequenceSchema, SourceSchema, TableSchema,
@@ -827,6 +827,39 @@ fn post_data_sql(shadow: &str, t: &PgTable) -> Vec<String> {
     v
 }
 
+/// Runs `f` on every item over `conns`, each connection taking the next item when it is free;
+/// the results come back in item order. The first error ends the run.
+async fn on_each<'a, T, R, F, Fut>(
+    conns: &'a [Arc<Client>],
+    items: Vec<T>,
+    f: F,
+) -> Result<Vec<R>, SyncError>
+where
+    F: Fn(&'a Client, T) -> Fut,
+    Fut: std::future::Future<Output = Result<R, SyncError>>,
+{
+    let n = items.len();
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<VecDeque<_>>());
+    let out = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
+    let (f_ref, queue_ref, out_ref) = (&f, &queue, &out);
+    futures::future::try_join_all(conns.iter().map(|c| async move {
+        loop {
+            let next = queue_ref.lock().expect("queue").pop_front();
+            let Some((i, item)) = next else { break };
+            let r = f_ref(c.as_ref(), item).await?;
+            out_ref.lock().expect("results")[i] = Some(r);
+        }
+        Ok::<(), SyncError>(())
+    }))
+    .await?;
+    Ok(out
+        .into_inner()
+        .expect("results")
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect())
+}
+
 /// The data phase's shared work list: tables to copy (biggest first) and, as each table lands,
 /// its key and index builds, which idle workers take while other tables are still loading.
 #[derive(Default)]
@@ -1282,7 +1315,7 @@ async fn load_verify_swap(
     // Foreign keys are added NOT VALID (no scan, brief locks) and then validated in parallel:
     // VALIDATE takes locks that do not conflict across tables, where a validating ADD
     // CONSTRAINT locks the referenced table against every other one.
-    let mut to_validate = VecDeque::new();
+    let mut to_validate = Vec::new();
     for t in &cat.tables {
         for con in t.cons.iter().filter(|c| c.contype == 'f') {
             let not_valid_on_source = con.def.trim_end().ends_with("NOT VALID");
@@ -1304,55 +1337,37 @@ async fn load_verify_swap(
             )
             .await?;
             if !not_valid_on_source {
-                to_validate.push_back((t.name.clone(), con.name.clone()));
+                to_validate.push((t.name.clone(), con.name.clone()));
             }
         }
     }
-    let queue = Arc::new(Mutex::new(to_validate));
-    let fk_futs = tgts.iter().map(|wtgt| {
-        let queue = queue.clone();
-        async move {
-            loop {
-                let next = queue.lock().await.pop_front();
-                let Some((table, con)) = next else { break };
-                exec(
-                    wtgt,
-                    &format!(
-                        "ALTER TABLE {}.{} VALIDATE CONSTRAINT {}",
-                        qi(shadow),
-                        qi(&table),
-                        qi(&con)
-                    ),
-                    &format!("validating foreign key {con} on {table}"),
-                )
-                .await?;
-            }
-            Ok::<(), SyncError>(())
-        }
-    });
-    futures::future::try_join_all(fk_futs).await?;
+    on_each(&tgts, to_validate, |c, (table, con)| async move {
+        exec(
+            c,
+            &format!(
+                "ALTER TABLE {}.{} VALIDATE CONSTRAINT {}",
+                qi(shadow),
+                qi(&table),
+                qi(&con)
+            ),
+            &format!("validating foreign key {con} on {table}"),
+        )
+        .await
+    })
+    .await?;
     create_views(tgt, shadow, &cat.views).await?;
     set_sequences(tgt, shadow, cat, report).await?;
     copy_privileges(tgt, schema, shadow, live_exists, report).await;
     // Fresh statistics, so staging's first queries are not planned blind.
-    let queue = Arc::new(Mutex::new((0..cat.tables.len()).collect::<VecDeque<_>>()));
-    let an_futs = tgts.iter().map(|wtgt| {
-        let queue = queue.clone();
-        async move {
-            loop {
-                let next = queue.lock().await.pop_front();
-                let Some(i) = next else { break };
-                exec(
-                    wtgt,
-                    &format!("ANALYZE {}.{}", qi(shadow), qi(&cat.tables[i].name)),
-                    "analyzing",
-                )
-                .await?;
-            }
-            Ok::<(), SyncError>(())
-        }
-    });
-    futures::future::try_join_all(an_futs).await?;
+    on_each(&tgts, cat.tables.iter().collect(), |c, t| async move {
+        exec(
+            c,
+            &format!("ANALYZE {}.{}", qi(shadow), qi(&t.name)),
+            "analyzing",
+        )
+        .await
+    })
+    .await?;
     phase(report, "constraints", ts);
 
     // 6. Verify the shadow before anyone can see it.
@@ -1756,12 +1771,6 @@ async fn table_oids(c: &Client, schema: &str) -> Result<HashMap<String, String>,
     .collect())
 }
 
-/// One check's outcome, before it goes into the report.
-type Found = (CheckKind, String, String, bool, String);
-
-/// A table's position in the results, its row count check and its leak probes.
-type TableFound = (usize, Found, Vec<Found>);
-
 /// The checks that read a table's data: its row count and its leak probes. The first probe
 /// scan counts the rows too, so a probed table is read once per probed column and never
 /// counted separately.
@@ -1771,7 +1780,7 @@ async fn verify_data(
     t: &PgTable,
     r: &TableResult,
     hasher: &RandomState,
-) -> Result<(Found, Vec<Found>), SyncError> {
+) -> Result<(Check, Vec<Check>), SyncError> {
     let mut counted: Option<u64> = None;
     let mut probes = Vec::new();
     // Leak probe: stream every sanitized target column and look its values up among the
@@ -1810,14 +1819,7 @@ async fn verify_data(
                 })?;
         }
         counted.get_or_insert(scanner.rows);
-        let (passed, detail) = p.verdict(hits, scanned);
-        probes.push((
-            CheckKind::LeakProbe,
-            t.name.clone(),
-            col.clone(),
-            passed,
-            detail,
-        ));
+        probes.push(p.check(&t.name, col, hits, scanned));
     }
     let n = match counted {
         Some(n) => n,
@@ -1833,10 +1835,10 @@ async fn verify_data(
             n as u64
         }
     };
-    let count = (
+    let count = Check::new(
         CheckKind::RowCount,
-        t.name.clone(),
-        String::new(),
+        &t.name,
+        "",
         n == r.report.rows,
         format!("source {} rows, target {n}", r.report.rows),
     );
@@ -1855,29 +1857,16 @@ async fn verify(
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     // The data checks, tables in parallel over the workers' connections.
-    let queue = Arc::new(Mutex::new((0..results.len()).collect::<VecDeque<_>>()));
-    let found: Arc<Mutex<Vec<TableFound>>> = Arc::default();
-    let futs = conns.iter().map(|c| {
-        let (queue, found) = (queue.clone(), found.clone());
-        async move {
-            loop {
-                let next = queue.lock().await.pop_front();
-                let Some(i) = next else { break };
-                let r = &results[i];
-                let (count, probes) = verify_data(c, shadow, &cat.tables[r.idx], r, hasher).await?;
-                found.lock().await.push((i, count, probes));
-            }
-            Ok::<(), SyncError>(())
-        }
-    });
-    futures::future::try_join_all(futs).await?;
-    let mut found = std::mem::take(&mut *found.lock().await);
-    found.sort_by_key(|(i, _, _)| *i);
+    let found = on_each(conns, results.iter().collect(), |c, r| {
+        verify_data(c, shadow, &cat.tables[r.idx], r, hasher)
+    })
+    .await?;
+    let (counts, probes): (Vec<Check>, Vec<Vec<Check>>) = found.into_iter().unzip();
 
     let v = &mut report.verification;
     v.passed = true;
-    for (_, (kind, table, subject, ok, detail), _) in &found {
-        v.push(kind.clone(), table, subject, *ok, detail.clone());
+    for c in counts {
+        v.record(c);
     }
     for (t, st) in cat.tables.iter().zip(&ss.tables) {
         // PostgreSQL validated every row when the constraint was validated above; what is
@@ -1971,10 +1960,8 @@ async fn verify(
             format!("set to {}", sq.value),
         );
     }
-    for (_, _, probes) in &found {
-        for (kind, table, subject, ok, detail) in probes {
-            v.push(kind.clone(), table, subject, *ok, detail.clone());
-        }
+    for c in probes.into_iter().flatten() {
+        v.record(c);
     }
     Ok(())
 }

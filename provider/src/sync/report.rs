@@ -94,6 +94,24 @@ pub struct Check {
     pub detail: String,
 }
 
+impl Check {
+    pub(crate) fn new(
+        kind: CheckKind,
+        table: &str,
+        subject: &str,
+        passed: bool,
+        detail: String,
+    ) -> Check {
+        Check {
+            kind,
+            table: table.to_string(),
+            subject: subject.to_string(),
+            passed,
+            detail,
+        }
+    }
+}
+
 impl Verification {
     pub(crate) fn push(
         &mut self,
@@ -103,13 +121,12 @@ impl Verification {
         passed: bool,
         detail: String,
     ) {
-        self.checks.push(Check {
-            kind,
-            table: table.to_string(),
-            subject: subject.to_string(),
-            passed,
-            detail,
-        });
+        self.record(Check::new(kind, table, subject, passed, detail));
+    }
+
+    /// Adds a check made elsewhere (e.g. on another connection).
+    pub(crate) fn record(&mut self, check: Check) {
+        self.checks.push(check);
         self.passed = self.checks.iter().all(|c| c.passed);
     }
 
