@@ -531,10 +531,11 @@ impl<S: BuildHasher> Transcoder<S> {
     }
 }
 
-/// Walks a COPY stream of a single column and reports each non-NULL raw field (for the leak
-/// probe on the target).
+/// Walks a COPY stream of the probed columns of one table (one scan of the table for all of
+/// them) and reports each non-NULL raw field with its column's position in the stream.
 pub(crate) struct ColumnScanner {
     format: Format,
+    columns: usize,
     inbuf: BytesMut,
     header_seen: bool,
     /// Rows seen so far, NULLs included: the probe scan doubles as the row count.
@@ -542,66 +543,106 @@ pub(crate) struct ColumnScanner {
 }
 
 impl ColumnScanner {
-    pub fn new(format: Format) -> Self {
+    pub fn new(format: Format, columns: usize) -> Self {
         ColumnScanner {
             format,
+            columns,
             inbuf: BytesMut::new(),
             header_seen: false,
             rows: 0,
         }
     }
 
-    pub fn push(&mut self, chunk: &[u8], f: &mut dyn FnMut(&[u8])) -> Result<(), String> {
-        self.inbuf.extend_from_slice(chunk);
-        let buf = std::mem::take(&mut self.inbuf);
+    pub fn push(&mut self, chunk: &[u8], f: &mut dyn FnMut(usize, &[u8])) -> Result<(), String> {
+        if self.inbuf.is_empty() {
+            // Common case (one CopyData message per row): parse straight from the chunk.
+            let used = self.parse(chunk, f)?;
+            self.inbuf.extend_from_slice(&chunk[used..]);
+        } else {
+            self.inbuf.extend_from_slice(chunk);
+            let buf = std::mem::take(&mut self.inbuf);
+            let used = self.parse(&buf, f)?;
+            self.inbuf = buf;
+            let _ = self.inbuf.split_to(used);
+        }
+        Ok(())
+    }
+
+    /// Parse the complete rows `buf` holds; returns the bytes consumed.
+    fn parse(&mut self, buf: &[u8], f: &mut dyn FnMut(usize, &[u8])) -> Result<usize, String> {
         let mut pos = 0;
         match self.format {
             Format::Text => {
                 while let Some(nl) = memchr(b'\n', &buf[pos..]) {
-                    let v = &buf[pos..pos + nl];
+                    let line = &buf[pos..pos + nl];
                     self.rows += 1;
-                    if v != b"\\N" {
-                        f(v);
+                    // A tab inside a value is escaped, so every raw tab separates fields.
+                    let mut n = 0;
+                    for v in line.split(|&b| b == b'\t') {
+                        if v != b"\\N" {
+                            f(n, v);
+                        }
+                        n += 1;
+                    }
+                    if n != self.columns {
+                        return Err(format!(
+                            "probe stream has {n} fields per row, expected {}",
+                            self.columns
+                        ));
                     }
                     pos += nl + 1;
                 }
             }
             Format::Binary => {
-                if !self.header_seen && buf.len() >= 19 {
-                    let ext = i32::from_be_bytes(buf[15..19].try_into().expect("4 bytes")) as usize;
-                    if buf.len() >= 19 + ext {
-                        pos = 19 + ext;
-                        self.header_seen = true;
+                if !self.header_seen {
+                    if buf.len() < 19 {
+                        return Ok(0);
                     }
+                    let ext = i32::from_be_bytes(buf[15..19].try_into().expect("4 bytes")) as usize;
+                    if buf.len() < 19 + ext {
+                        return Ok(0);
+                    }
+                    pos = 19 + ext;
+                    self.header_seen = true;
                 }
-                while self.header_seen && buf.len() >= pos + 2 {
+                'rows: while buf.len() >= pos + 2 {
                     let nf = i16::from_be_bytes([buf[pos], buf[pos + 1]]);
                     if nf == -1 {
-                        pos = buf.len();
-                        break;
+                        return Ok(buf.len());
                     }
-                    if nf != 1 {
-                        return Err(format!("probe stream has {nf} fields per row"));
+                    if nf as usize != self.columns {
+                        return Err(format!(
+                            "probe stream has {nf} fields per row, expected {}",
+                            self.columns
+                        ));
                     }
-                    if buf.len() < pos + 6 {
-                        break;
+                    // Only whole rows are reported, so a row split across chunks is seen once.
+                    let mut end = pos + 2;
+                    for _ in 0..nf {
+                        if buf.len() < end + 4 {
+                            break 'rows;
+                        }
+                        let len = i32::from_be_bytes(buf[end..end + 4].try_into().expect("4"));
+                        end += 4 + len.max(0) as usize;
+                        if buf.len() < end {
+                            break 'rows;
+                        }
                     }
-                    let len = i32::from_be_bytes(buf[pos + 2..pos + 6].try_into().expect("4"));
-                    let l = len.max(0) as usize;
-                    if buf.len() < pos + 6 + l {
-                        break;
+                    let mut at = pos + 2;
+                    for n in 0..self.columns {
+                        let len = i32::from_be_bytes(buf[at..at + 4].try_into().expect("4"));
+                        at += 4;
+                        if len >= 0 {
+                            f(n, &buf[at..at + len as usize]);
+                            at += len as usize;
+                        }
                     }
                     self.rows += 1;
-                    if len >= 0 {
-                        f(&buf[pos + 6..pos + 6 + l]);
-                    }
-                    pos += 6 + l;
+                    pos = end;
                 }
             }
         }
-        self.inbuf = buf;
-        let _ = self.inbuf.split_to(pos);
-        Ok(())
+        Ok(pos)
     }
 }
 
@@ -638,28 +679,50 @@ mod tests {
     }
 
     #[test]
-    fn column_scanner_counts_rows_with_nulls_across_chunk_boundaries() {
+    fn column_scanner_reads_every_probed_column_and_counts_rows_across_chunk_boundaries() {
         let mut bin = b"PGCOPY\n\xff\r\n\0".to_vec();
         bin.extend(0i32.to_be_bytes());
         bin.extend(0i32.to_be_bytes());
-        for f in [Some(&b"a@x.org"[..]), None, Some(&b"b@x.org"[..])] {
-            bin.extend(bin_row(&[f]));
+        for row in [
+            [Some(&b"a@x.org"[..]), Some(&b"555"[..])],
+            [None, None],
+            [Some(&b"b@x.org"[..]), None],
+        ] {
+            bin.extend(bin_row(&row));
         }
         bin.extend((-1i16).to_be_bytes());
-        let text = b"a@x.org\n\\N\nb@x.org\n".to_vec();
+        let text = b"a@x.org\t555\n\\N\t\\N\nb@x.org\t\\N\n".to_vec();
         for (format, data) in [(Format::Binary, bin), (Format::Text, text)] {
-            let mut sc = ColumnScanner::new(format);
-            let mut seen = vec![];
-            for chunk in data.chunks(3) {
-                sc.push(chunk, &mut |v| seen.push(v.to_vec())).unwrap();
+            for size in [1, 3, 7, 1000] {
+                let mut sc = ColumnScanner::new(format, 2);
+                let mut seen = vec![];
+                for chunk in data.chunks(size) {
+                    sc.push(chunk, &mut |n, v| seen.push((n, v.to_vec())))
+                        .unwrap();
+                }
+                assert_eq!(sc.rows, 3, "{format:?} in chunks of {size}");
+                assert_eq!(
+                    seen,
+                    [
+                        (0, b"a@x.org".to_vec()),
+                        (1, b"555".to_vec()),
+                        (0, b"b@x.org".to_vec())
+                    ],
+                    "{format:?} in chunks of {size}"
+                );
             }
-            assert_eq!(sc.rows, 3, "{format:?}");
-            assert_eq!(
-                seen,
-                [b"a@x.org".to_vec(), b"b@x.org".to_vec()],
-                "{format:?}"
-            );
         }
+    }
+
+    #[test]
+    fn column_scanner_refuses_rows_of_the_wrong_width() {
+        let mut sc = ColumnScanner::new(Format::Text, 2);
+        assert!(sc.push(b"a\tb\tc\n", &mut |_, _| {}).is_err());
+        let mut sc = ColumnScanner::new(Format::Binary, 2);
+        let mut bin = BINARY_HEADER.to_vec();
+        bin.extend([0u8; 8]);
+        bin.extend(bin_row(&[Some(&b"a"[..])]));
+        assert!(sc.push(&bin, &mut |_, _| {}).is_err());
     }
 
     #[test]

@@ -860,44 +860,106 @@ where
         .collect())
 }
 
-/// The data phase's shared work list: tables to copy (biggest first) and, as each table lands,
-/// its key and index builds, which idle workers take while other tables are still loading.
+/// The load's shared work list: tables to copy (biggest first); as each table lands, its key and
+/// index builds; once a table's indexes are built, its data checks and ANALYZE. Idle workers
+/// take whatever is ready, so the smaller tables are built and checked while the biggest one
+/// is still loading.
 #[derive(Default)]
 struct Work {
     copies: VecDeque<TableJob>,
-    indexes: VecDeque<(String, String)>,
+    indexes: VecDeque<IndexJob>,
+    /// Per-table work that needs the table's indexes: its data checks, then ANALYZE.
+    finishing: VecDeque<Next>,
+    /// Index builds not yet finished, per table index.
+    unbuilt: HashMap<usize, usize>,
+    /// Tables with a build in flight: `true` when it holds the table exclusively.
+    building: HashMap<usize, (usize, bool)>,
+    /// Copies in flight (each brings index builds when it lands).
     copying: usize,
     last_loaded: Option<Instant>,
 }
 
+struct IndexJob {
+    table: usize,
+    sql: String,
+    /// `ALTER TABLE ... ADD CONSTRAINT` locks the table against every other statement, so it
+    /// must not run beside another build of the same table (that worker would only wait).
+    exclusive: bool,
+}
+
 enum Next {
     Copy(TableJob),
-    Index(String, String),
-    /// Nothing to take now, but a table in flight will bring index builds.
+    Index(IndexJob),
+    /// The row count and leak probe of a table.
+    Check(usize),
+    Analyze(usize),
+    /// Nothing to take now, but work in flight will bring more.
     Wait,
     Done,
 }
 
 impl Work {
-    /// Copies first: they are the long pole; index builds fill the gaps.
+    /// Copies first: they are the long pole; index builds next (they unblock the rest).
     fn next(&mut self) -> Next {
         if let Some(job) = self.copies.pop_front() {
             self.copying += 1;
-            Next::Copy(job)
-        } else if let Some((table, sql)) = self.indexes.pop_front() {
-            Next::Index(table, sql)
-        } else if self.copying > 0 {
+            return Next::Copy(job);
+        }
+        let building = &self.building;
+        let runnable = self
+            .indexes
+            .iter()
+            .position(|j| match building.get(&j.table) {
+                None => true,
+                Some((n, excl)) => *n == 0 || (!excl && !j.exclusive),
+            });
+        if let Some(job) = runnable.and_then(|i| self.indexes.remove(i)) {
+            let b = self.building.entry(job.table).or_insert((0, false));
+            b.0 += 1;
+            b.1 = job.exclusive;
+            return Next::Index(job);
+        }
+        if let Some(task) = self.finishing.pop_front() {
+            return task;
+        }
+        if self.copying > 0 || !self.indexes.is_empty() || self.building.values().any(|b| b.0 > 0) {
             Next::Wait
         } else {
             Next::Done
         }
     }
 
-    fn loaded(&mut self, table: &str, post_data: Vec<String>) {
+    fn loaded(&mut self, table: usize, post_data: Vec<String>) {
         self.copying -= 1;
         self.last_loaded = Some(Instant::now());
+        if post_data.is_empty() {
+            self.indexed(table);
+            return;
+        }
+        self.unbuilt.insert(table, post_data.len());
         self.indexes
-            .extend(post_data.into_iter().map(|sql| (table.to_string(), sql)));
+            .extend(post_data.into_iter().map(|sql| IndexJob {
+                table,
+                exclusive: sql.starts_with("ALTER TABLE"),
+                sql,
+            }));
+    }
+
+    fn built(&mut self, table: usize) {
+        if let Some(b) = self.building.get_mut(&table) {
+            b.0 -= 1;
+            b.1 = false;
+        }
+        let left = self.unbuilt.entry(table).or_insert(1);
+        *left -= 1;
+        if *left == 0 {
+            self.indexed(table);
+        }
+    }
+
+    fn indexed(&mut self, table: usize) {
+        self.finishing.push_back(Next::Check(table));
+        self.finishing.push_back(Next::Analyze(table));
     }
 }
 
@@ -1207,7 +1269,8 @@ async fn load_verify_swap(
         .into_iter()
         .map(|(s, t)| (Arc::new(s), Arc::new(t)))
         .collect();
-    let results: Arc<Mutex<Vec<TableResult>>> = Arc::new(Mutex::new(Vec::new()));
+    let results: Arc<Mutex<Vec<Arc<TableResult>>>> = Arc::new(Mutex::new(Vec::new()));
+    let checks: Arc<Mutex<Vec<(usize, TableChecks)>>> = Arc::new(Mutex::new(Vec::new()));
     let shared = Arc::new((
         schema.to_string(),
         shadow.to_string(),
@@ -1220,6 +1283,7 @@ async fn load_verify_swap(
         let (wsrc, wtgt) = (wsrc.clone(), wtgt.clone());
         let work = work.clone();
         let results = results.clone();
+        let checks = checks.clone();
         let hasher = hasher.clone();
         let shared = shared.clone();
         tasks.0.push(tokio::spawn(async move {
@@ -1236,15 +1300,38 @@ async fn load_verify_swap(
                             table: r.report.name.clone(),
                             rows: r.report.rows,
                         });
+                        results.lock().await.push(Arc::new(r));
                         let t = &cat.tables[job.idx];
-                        work.lock().await.loaded(&t.name, post_data_sql(shadow, t));
-                        results.lock().await.push(r);
+                        work.lock().await.loaded(job.idx, post_data_sql(shadow, t));
                     }
-                    Next::Index(table, sql) => {
+                    Next::Index(job) => {
+                        let table = &cat.tables[job.table].name;
                         exec(
                             &wtgt,
-                            &sql,
+                            &job.sql,
                             &format!("building keys and indexes of {table}"),
+                        )
+                        .await?;
+                        work.lock().await.built(job.table);
+                    }
+                    Next::Check(idx) => {
+                        let r = results
+                            .lock()
+                            .await
+                            .iter()
+                            .find(|r| r.idx == idx)
+                            .cloned()
+                            .expect("a table is checked after its copy");
+                        let found =
+                            verify_data(&wtgt, shadow, &cat.tables[idx], &r, &hasher).await?;
+                        checks.lock().await.push((idx, found));
+                    }
+                    Next::Analyze(idx) => {
+                        // Fresh statistics, so staging's first queries are not planned blind.
+                        exec(
+                            &wtgt,
+                            &format!("ANALYZE {}.{}", qi(shadow), qi(&cat.tables[idx].name)),
+                            "analyzing",
                         )
                         .await?
                     }
@@ -1270,22 +1357,25 @@ async fn load_verify_swap(
     }
     drop(pending);
     drop(tasks);
-    let mut results = std::mem::take(&mut *results.lock().await);
+    let mut results: Vec<Arc<TableResult>> = std::mem::take(&mut *results.lock().await);
     results.sort_by_key(|r| r.idx);
+    let mut checks = std::mem::take(&mut *checks.lock().await);
+    checks.sort_by_key(|(idx, _)| *idx);
     for r in &results {
         report.rows_copied += r.report.rows;
         report.bytes_read += r.report.bytes_read;
         report.bytes_written += r.report.bytes_written;
     }
     report.tables = results.iter().map(|r| r.report.clone()).collect();
-    // The data phase ends with the last table's copy; the index builds that ran beside and
-    // after it count as constraints.
+    // The data phase ends with the last table's copy; the index builds, table checks and
+    // ANALYZE that ran beside and after it are the "indexes" phase.
     let last_loaded = work.lock().await.last_loaded.unwrap_or_else(Instant::now);
     report.phases.push(PhaseTiming {
         name: "data".into(),
         ms: last_loaded.duration_since(ts).as_millis() as u64,
     });
-    let ts = last_loaded;
+    phase(report, "indexes", last_loaded);
+    let ts = Instant::now();
     // The source snapshot is no longer needed: end those transactions now, keep the target
     // connections for the parallel steps below.
     let tgts: Vec<Arc<Client>> = workers.into_iter().map(|(_, t)| t).collect();
@@ -1358,22 +1448,13 @@ async fn load_verify_swap(
     create_views(tgt, shadow, &cat.views).await?;
     set_sequences(tgt, shadow, cat, report).await?;
     copy_privileges(tgt, schema, shadow, live_exists, report).await;
-    // Fresh statistics, so staging's first queries are not planned blind.
-    on_each(&tgts, cat.tables.iter().collect(), |c, t| async move {
-        exec(
-            c,
-            &format!("ANALYZE {}.{}", qi(shadow), qi(&t.name)),
-            "analyzing",
-        )
-        .await
-    })
-    .await?;
+    drop(tgts);
     phase(report, "constraints", ts);
 
-    // 6. Verify the shadow before anyone can see it.
+    // 6. Verify the shadow before anyone can see it (the row counts and leak probes ran as each
+    //    table's indexes were built).
     let ts = Instant::now();
-    verify(tgt, &tgts, shadow, cat, ss, &results, &hasher, report).await?;
-    drop(tgts);
+    verify(tgt, shadow, cat, ss, checks, report).await?;
     phase(report, "verify", ts);
     if !report.verification.passed {
         return Err(SyncError::Verification(Box::new(report.clone())));
@@ -1774,52 +1855,59 @@ async fn table_oids(c: &Client, schema: &str) -> Result<HashMap<String, String>,
 /// The checks that read a table's data: its row count and its leak probes. The first probe
 /// scan counts the rows too, so a probed table is read once per probed column and never
 /// counted separately.
+/// A table's row-count check and its leak-probe checks.
+type TableChecks = (Check, Vec<Check>);
+
 async fn verify_data(
     c: &Client,
     shadow: &str,
     t: &PgTable,
     r: &TableResult,
     hasher: &RandomState,
-) -> Result<(Check, Vec<Check>), SyncError> {
+) -> Result<TableChecks, SyncError> {
     let mut counted: Option<u64> = None;
     let mut probes = Vec::new();
-    // Leak probe: stream every sanitized target column and look its values up among the
-    // source values remembered during the copy. Reports counts only, never values.
-    for p in &r.probes {
-        let col = &r.copied_cols[p.column];
+    // Leak probe: stream the sanitized target columns (one scan of the table for all of them)
+    // and look their values up among the source values remembered during the copy. Reports
+    // counts only, never values.
+    if !r.probes.is_empty() {
+        let cols: Vec<&String> = r.probes.iter().map(|p| &r.copied_cols[p.column]).collect();
         let fmt = match r.format {
             Format::Binary => "binary",
             Format::Text => "text",
         };
+        let what = || format!("probing {}", t.name);
         let stream = c
             .copy_out(&format!(
                 "COPY (SELECT {} FROM {}.{}) TO STDOUT (FORMAT {fmt})",
-                qi(col),
+                cols.iter().map(|c| qi(c)).collect::<Vec<_>>().join(", "),
                 qi(shadow),
                 qi(&t.name)
             ))
             .await
-            .map_err(|e| db_err(format!("probing {}.{col}", t.name), e))?;
+            .map_err(|e| db_err(what(), e))?;
         pin_mut!(stream);
-        let mut scanner = ColumnScanner::new(r.format);
-        let mut hits = 0u64;
-        let mut scanned = 0u64;
+        let mut scanner = ColumnScanner::new(r.format, cols.len());
+        let mut hits = vec![0u64; cols.len()];
+        let mut scanned = vec![0u64; cols.len()];
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| db_err(format!("probing {}.{col}", t.name), e))?;
+            let chunk = chunk.map_err(|e| db_err(what(), e))?;
             scanner
-                .push(&chunk, &mut |v| {
-                    scanned += 1;
-                    if p.contains(hash_bytes(hasher, v)) {
-                        hits += 1;
+                .push(&chunk, &mut |n, v| {
+                    scanned[n] += 1;
+                    if r.probes[n].contains(hash_bytes(hasher, v)) {
+                        hits[n] += 1;
                     }
                 })
                 .map_err(|m| SyncError::Database {
-                    context: format!("probing {}.{col}", t.name),
+                    context: what(),
                     message: m,
                 })?;
         }
-        counted.get_or_insert(scanner.rows);
-        probes.push(p.check(&t.name, col, hits, scanned));
+        counted = Some(scanner.rows);
+        for (n, p) in r.probes.iter().enumerate() {
+            probes.push(p.check(&t.name, cols[n], hits[n], scanned[n]));
+        }
     }
     let n = match counted {
         Some(n) => n,
@@ -1845,28 +1933,34 @@ async fn verify_data(
     Ok((count, probes))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn verify(
     tgt: &Client,
-    conns: &[Arc<Client>],
     shadow: &str,
     cat: &PgCatalog,
     ss: &SourceSchema,
-    results: &[TableResult],
-    hasher: &RandomState,
+    checks: Vec<(usize, TableChecks)>,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    // The data checks, tables in parallel over the workers' connections.
-    let found = on_each(conns, results.iter().collect(), |c, r| {
-        verify_data(c, shadow, &cat.tables[r.idx], r, hasher)
-    })
-    .await?;
-    let (counts, probes): (Vec<Check>, Vec<Vec<Check>>) = found.into_iter().unzip();
-
+    let mut by_table: HashMap<usize, TableChecks> = checks.into_iter().collect();
     let v = &mut report.verification;
     v.passed = true;
-    for c in counts {
-        v.record(c);
+    let mut probes = Vec::new();
+    for (idx, t) in cat.tables.iter().enumerate() {
+        match by_table.remove(&idx) {
+            Some((count, p)) => {
+                v.record(count);
+                probes.push(p);
+            }
+            // Cannot happen while every landed table is checked; a table that slipped through
+            // must fail the run rather than pass unchecked.
+            None => v.push(
+                CheckKind::RowCount,
+                &t.name,
+                "",
+                false,
+                "not checked".into(),
+            ),
+        }
     }
     for (t, st) in cat.tables.iter().zip(&ss.tables) {
         // PostgreSQL validated every row when the constraint was validated above; what is
