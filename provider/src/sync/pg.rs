@@ -827,69 +827,58 @@ fn post_data_sql(shadow: &str, t: &PgTable) -> Vec<String> {
     v
 }
 
-/// Runs `f` on every item over `conns`, each connection taking the next item when it is free;
-/// the results come back in item order. The first error ends the run.
-async fn on_each<'a, T, R, F, Fut>(
-    conns: &'a [Arc<Client>],
-    items: Vec<T>,
-    f: F,
-) -> Result<Vec<R>, SyncError>
-where
-    F: Fn(&'a Client, T) -> Fut,
-    Fut: std::future::Future<Output = Result<R, SyncError>>,
-{
-    let n = items.len();
-    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<VecDeque<_>>());
-    let out = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
-    let (f_ref, queue_ref, out_ref) = (&f, &queue, &out);
-    futures::future::try_join_all(conns.iter().map(|c| async move {
-        loop {
-            let next = queue_ref.lock().expect("queue").pop_front();
-            let Some((i, item)) = next else { break };
-            let r = f_ref(c.as_ref(), item).await?;
-            out_ref.lock().expect("results")[i] = Some(r);
-        }
-        Ok::<(), SyncError>(())
-    }))
-    .await?;
-    Ok(out
-        .into_inner()
-        .expect("results")
-        .into_iter()
-        .map(|r| r.expect("every item ran"))
-        .collect())
-}
-
-/// The load's shared work list: tables to copy (biggest first); as each table lands, its key and
-/// index builds; once a table's indexes are built, its data checks and ANALYZE. Idle workers
-/// take whatever is ready, so the smaller tables are built and checked while the biggest one
-/// is still loading.
-#[derive(Default)]
+/// The load's shared work list. Tables are copied biggest first; as each table lands, its key
+/// and index builds become ready; once a table and the table it references are both indexed,
+/// the foreign key between them is added and validated; once a table's own builds and foreign
+/// keys are done, its data checks and ANALYZE run. Idle workers take whatever is ready, so the
+/// smaller tables are finished while the biggest one is still loading.
 struct Work {
     copies: VecDeque<TableJob>,
-    indexes: VecDeque<IndexJob>,
-    /// Per-table work that needs the table's indexes: its data checks, then ANALYZE.
+    steps: VecDeque<Step>,
+    /// Per-table work that needs the table complete: its data checks, then ANALYZE.
     finishing: VecDeque<Next>,
-    /// Index builds not yet finished, per table index.
-    unbuilt: HashMap<usize, usize>,
-    /// Tables with a build in flight: `true` when it holds the table exclusively.
-    building: HashMap<usize, (usize, bool)>,
-    /// Copies in flight (each brings index builds when it lands).
+    foreign_keys: Vec<FkJob>,
+    /// Index builds not yet finished, per table (set when the table lands).
+    unindexed: Vec<Option<usize>>,
+    /// Builds and foreign keys not yet finished, per table (set when the table lands).
+    unfinished: Vec<Option<usize>>,
+    /// Steps in flight per table: how many, and whether one holds the table exclusively.
+    running: HashMap<usize, (usize, bool)>,
+    /// Copies in flight (each brings more steps when it lands).
     copying: usize,
     last_loaded: Option<Instant>,
 }
 
-struct IndexJob {
+/// A foreign key of the synced schema, added and validated once both its tables are indexed.
+struct FkJob {
     table: usize,
-    sql: String,
-    /// `ALTER TABLE ... ADD CONSTRAINT` locks the table against every other statement, so it
-    /// must not run beside another build of the same table (that worker would only wait).
+    /// The referenced table, when it is one of the synced tables.
+    refers: Option<usize>,
+    name: String,
+    add_sql: String,
+    /// `None` when the constraint is NOT VALID on the source too.
+    validate_sql: Option<String>,
+    queued: bool,
+}
+
+struct Step {
+    table: usize,
+    kind: StepKind,
+    /// Holds the table against every other step on it: `ALTER TABLE ... ADD CONSTRAINT` takes
+    /// an exclusive lock, and two validations of one table wait for each other, so a second
+    /// worker on that table would only wait.
     exclusive: bool,
+}
+
+enum StepKind {
+    Build(String),
+    /// Index into `Work::foreign_keys`.
+    ForeignKey(usize),
 }
 
 enum Next {
     Copy(TableJob),
-    Index(IndexJob),
+    Step(Step),
     /// The row count and leak probe of a table.
     Check(usize),
     Analyze(usize),
@@ -899,68 +888,144 @@ enum Next {
 }
 
 impl Work {
-    /// Copies first: they are the long pole; index builds next (they unblock the rest).
+    fn new(copies: Vec<TableJob>, foreign_keys: Vec<FkJob>, tables: usize) -> Self {
+        Work {
+            copies: copies.into(),
+            steps: VecDeque::new(),
+            finishing: VecDeque::new(),
+            foreign_keys,
+            unindexed: vec![None; tables],
+            unfinished: vec![None; tables],
+            running: HashMap::new(),
+            copying: 0,
+            last_loaded: None,
+        }
+    }
+
+    /// Copies first: they are the long pole; then steps (they unblock the rest).
     fn next(&mut self) -> Next {
         if let Some(job) = self.copies.pop_front() {
             self.copying += 1;
             return Next::Copy(job);
         }
-        let building = &self.building;
-        let runnable = self
-            .indexes
-            .iter()
-            .position(|j| match building.get(&j.table) {
-                None => true,
-                Some((n, excl)) => *n == 0 || (!excl && !j.exclusive),
-            });
-        if let Some(job) = runnable.and_then(|i| self.indexes.remove(i)) {
-            let b = self.building.entry(job.table).or_insert((0, false));
-            b.0 += 1;
-            b.1 = job.exclusive;
-            return Next::Index(job);
+        let running = &self.running;
+        let runnable = self.steps.iter().position(|j| match running.get(&j.table) {
+            None | Some((0, _)) => true,
+            Some((_, excl)) => !excl && !j.exclusive,
+        });
+        if let Some(step) = runnable.and_then(|i| self.steps.remove(i)) {
+            let r = self.running.entry(step.table).or_insert((0, false));
+            r.0 += 1;
+            r.1 = step.exclusive;
+            return Next::Step(step);
         }
         if let Some(task) = self.finishing.pop_front() {
             return task;
         }
-        if self.copying > 0 || !self.indexes.is_empty() || self.building.values().any(|b| b.0 > 0) {
+        if self.copying > 0 || !self.steps.is_empty() || self.running.values().any(|r| r.0 > 0) {
             Next::Wait
         } else {
             Next::Done
         }
     }
 
-    fn loaded(&mut self, table: usize, post_data: Vec<String>) {
+    fn loaded(&mut self, table: usize, builds: Vec<String>) {
         self.copying -= 1;
         self.last_loaded = Some(Instant::now());
-        if post_data.is_empty() {
-            self.indexed(table);
-            return;
-        }
-        self.unbuilt.insert(table, post_data.len());
-        self.indexes
-            .extend(post_data.into_iter().map(|sql| IndexJob {
-                table,
-                exclusive: sql.starts_with("ALTER TABLE"),
-                sql,
-            }));
+        let fks = self
+            .foreign_keys
+            .iter()
+            .filter(|f| f.table == table)
+            .count();
+        self.unindexed[table] = Some(builds.len());
+        self.unfinished[table] = Some(builds.len() + fks);
+        self.steps.extend(builds.into_iter().map(|sql| Step {
+            table,
+            exclusive: sql.starts_with("ALTER TABLE"),
+            kind: StepKind::Build(sql),
+        }));
+        self.after_step(table);
     }
 
-    fn built(&mut self, table: usize) {
-        if let Some(b) = self.building.get_mut(&table) {
-            b.0 -= 1;
-            b.1 = false;
+    /// A step on `table` finished (`built`: it was an index build).
+    fn done(&mut self, table: usize, built: bool) {
+        if let Some(r) = self.running.get_mut(&table) {
+            r.0 -= 1;
+            r.1 = false;
         }
-        let left = self.unbuilt.entry(table).or_insert(1);
-        *left -= 1;
-        if *left == 0 {
-            self.indexed(table);
+        if let Some(n) = &mut self.unfinished[table] {
+            *n -= 1;
         }
+        if built {
+            if let Some(n) = &mut self.unindexed[table] {
+                *n -= 1;
+            }
+        }
+        self.after_step(table);
     }
 
-    fn indexed(&mut self, table: usize) {
-        self.finishing.push_back(Next::Check(table));
-        self.finishing.push_back(Next::Analyze(table));
+    fn after_step(&mut self, table: usize) {
+        let indexed = |w: &Work, t: usize| w.unindexed[t] == Some(0);
+        if indexed(self, table) {
+            // Queue the foreign keys whose tables are now both indexed.
+            for i in 0..self.foreign_keys.len() {
+                let f = &self.foreign_keys[i];
+                let touches = f.table == table || f.refers == Some(table);
+                let ready = indexed(self, f.table) && f.refers.is_none_or(|r| indexed(self, r));
+                if touches && ready && !f.queued {
+                    let on = f.table;
+                    self.foreign_keys[i].queued = true;
+                    self.steps.push_back(Step {
+                        table: on,
+                        kind: StepKind::ForeignKey(i),
+                        exclusive: true,
+                    });
+                }
+            }
+        }
+        if self.unfinished[table] == Some(0) {
+            self.unfinished[table] = None;
+            self.finishing.push_back(Next::Check(table));
+            self.finishing.push_back(Next::Analyze(table));
+        }
     }
+}
+
+/// The foreign keys of the synced tables, as the workers add them: NOT VALID first (no scan,
+/// brief locks), then VALIDATE, whose locks do not conflict across tables, where a validating
+/// ADD CONSTRAINT would lock the referenced table against every other one for the whole scan.
+fn foreign_keys(schema: &str, shadow: &str, cat: &PgCatalog) -> Vec<FkJob> {
+    let mut v = Vec::new();
+    for (ti, t) in cat.tables.iter().enumerate() {
+        for con in t.cons.iter().filter(|c| c.contype == 'f') {
+            let not_valid_on_source = con.def.trim_end().ends_with("NOT VALID");
+            let refers = con
+                .ref_table
+                .as_ref()
+                .filter(|_| con.ref_schema.as_deref() == Some(schema))
+                .and_then(|r| cat.tables.iter().position(|x| &x.name == r));
+            let on = format!("{}.{}", qi(shadow), qi(&t.name));
+            v.push(FkJob {
+                table: ti,
+                refers,
+                name: con.name.clone(),
+                add_sql: format!(
+                    "ALTER TABLE {on} ADD CONSTRAINT {} {}{}",
+                    qi(&con.name),
+                    con.def,
+                    if not_valid_on_source {
+                        ""
+                    } else {
+                        " NOT VALID"
+                    }
+                ),
+                validate_sql: (!not_valid_on_source)
+                    .then(|| format!("ALTER TABLE {on} VALIDATE CONSTRAINT {}", qi(&con.name))),
+                queued: false,
+            });
+        }
+    }
+    v
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1243,10 +1308,14 @@ async fn load_verify_swap(
         })
         .collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(cat.tables[j.idx].reltuples));
-    let work = Arc::new(Mutex::new(Work {
-        copies: VecDeque::from(jobs),
-        ..Default::default()
-    }));
+    let work = Arc::new(Mutex::new(Work::new(
+        jobs,
+        foreign_keys(schema, shadow, cat),
+        cat.tables.len(),
+    )));
+    // ADD CONSTRAINT ... FOREIGN KEY locks both tables: one at a time, so that two of them
+    // (tables referencing each other) cannot deadlock.
+    let adding_fk = Arc::new(Mutex::new(()));
     let hasher = RandomState::new();
     let mut workers = Vec::new();
     for _ in 0..nworkers {
@@ -1284,6 +1353,7 @@ async fn load_verify_swap(
         let work = work.clone();
         let results = results.clone();
         let checks = checks.clone();
+        let adding_fk = adding_fk.clone();
         let hasher = hasher.clone();
         let shared = shared.clone();
         tasks.0.push(tokio::spawn(async move {
@@ -1304,15 +1374,33 @@ async fn load_verify_swap(
                         let t = &cat.tables[job.idx];
                         work.lock().await.loaded(job.idx, post_data_sql(shadow, t));
                     }
-                    Next::Index(job) => {
-                        let table = &cat.tables[job.table].name;
-                        exec(
-                            &wtgt,
-                            &job.sql,
-                            &format!("building keys and indexes of {table}"),
-                        )
-                        .await?;
-                        work.lock().await.built(job.table);
+                    Next::Step(step) => {
+                        let table = &cat.tables[step.table].name;
+                        let built = match step.kind {
+                            StepKind::Build(sql) => {
+                                let what = format!("building keys and indexes of {table}");
+                                exec(&wtgt, &sql, &what).await?;
+                                true
+                            }
+                            StepKind::ForeignKey(i) => {
+                                let (name, add, validate) = {
+                                    let w = work.lock().await;
+                                    let f = &w.foreign_keys[i];
+                                    (f.name.clone(), f.add_sql.clone(), f.validate_sql.clone())
+                                };
+                                {
+                                    let _one_at_a_time = adding_fk.lock().await;
+                                    let what = format!("adding foreign key {name} on {table}");
+                                    exec(&wtgt, &add, &what).await?;
+                                }
+                                if let Some(sql) = validate {
+                                    let what = format!("validating foreign key {name} on {table}");
+                                    exec(&wtgt, &sql, &what).await?;
+                                }
+                                false
+                            }
+                        };
+                        work.lock().await.done(step.table, built);
                     }
                     Next::Check(idx) => {
                         let r = results
@@ -1367,21 +1455,21 @@ async fn load_verify_swap(
         report.bytes_written += r.report.bytes_written;
     }
     report.tables = results.iter().map(|r| r.report.clone()).collect();
-    // The data phase ends with the last table's copy; the index builds, table checks and
-    // ANALYZE that ran beside and after it are the "indexes" phase.
+    // The data phase ends with the last table's copy; the builds, foreign keys, table checks
+    // and ANALYZE that ran beside and after it are the "constraints" phase.
     let last_loaded = work.lock().await.last_loaded.unwrap_or_else(Instant::now);
     report.phases.push(PhaseTiming {
         name: "data".into(),
         ms: last_loaded.duration_since(ts).as_millis() as u64,
     });
-    phase(report, "indexes", last_loaded);
+    phase(report, "constraints", last_loaded);
     let ts = Instant::now();
     // The source snapshot is no longer needed: end those transactions now, keep the target
     // connections for the parallel steps below.
     let tgts: Vec<Arc<Client>> = workers.into_iter().map(|(_, t)| t).collect();
 
-    // 5. Keys and indexes are built (by the workers, as each table's data landed); then
-    //    foreign keys, views, sequences.
+    // 5. Keys, indexes and foreign keys are built (by the workers, as each table's data
+    //    landed); then views and sequences.
     let mut ddl = String::new();
     for q in cat.seqs.iter().filter(|q| !q.identity) {
         if let Some((t, c)) = &q.owned_by {
@@ -1402,54 +1490,11 @@ async fn load_verify_swap(
         "setting the target search path",
     )
     .await?;
-    // Foreign keys are added NOT VALID (no scan, brief locks) and then validated in parallel:
-    // VALIDATE takes locks that do not conflict across tables, where a validating ADD
-    // CONSTRAINT locks the referenced table against every other one.
-    let mut to_validate = Vec::new();
-    for t in &cat.tables {
-        for con in t.cons.iter().filter(|c| c.contype == 'f') {
-            let not_valid_on_source = con.def.trim_end().ends_with("NOT VALID");
-            exec(
-                tgt,
-                &format!(
-                    "ALTER TABLE {}.{} ADD CONSTRAINT {} {}{}",
-                    qi(shadow),
-                    qi(&t.name),
-                    qi(&con.name),
-                    con.def,
-                    if not_valid_on_source {
-                        ""
-                    } else {
-                        " NOT VALID"
-                    }
-                ),
-                &format!("adding foreign key {} on {}", con.name, t.name),
-            )
-            .await?;
-            if !not_valid_on_source {
-                to_validate.push((t.name.clone(), con.name.clone()));
-            }
-        }
-    }
-    on_each(&tgts, to_validate, |c, (table, con)| async move {
-        exec(
-            c,
-            &format!(
-                "ALTER TABLE {}.{} VALIDATE CONSTRAINT {}",
-                qi(shadow),
-                qi(&table),
-                qi(&con)
-            ),
-            &format!("validating foreign key {con} on {table}"),
-        )
-        .await
-    })
-    .await?;
     create_views(tgt, shadow, &cat.views).await?;
     set_sequences(tgt, shadow, cat, report).await?;
     copy_privileges(tgt, schema, shadow, live_exists, report).await;
     drop(tgts);
-    phase(report, "constraints", ts);
+    phase(report, "views and sequences", ts);
 
     // 6. Verify the shadow before anyone can see it (the row counts and leak probes ran as each
     //    table's indexes were built).
@@ -2166,4 +2211,143 @@ pub(crate) async fn restore_backup(
         return Err(db_err("swapping the backup in", e));
     }
     Ok(displaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fk(table: usize, refers: Option<usize>) -> FkJob {
+        FkJob {
+            table,
+            refers,
+            name: format!("fk{table}"),
+            add_sql: String::new(),
+            validate_sql: None,
+            queued: false,
+        }
+    }
+
+    fn copy(idx: usize) -> TableJob {
+        TableJob {
+            idx,
+            excluded: false,
+        }
+    }
+
+    /// What `next` hands out now, as a label (steps stay running until `done`).
+    fn take(w: &mut Work) -> String {
+        match w.next() {
+            Next::Copy(j) => format!("copy {}", j.idx),
+            Next::Step(Step {
+                table,
+                kind: StepKind::Build(sql),
+                ..
+            }) => format!("build {table} {sql}"),
+            Next::Step(Step {
+                table,
+                kind: StepKind::ForeignKey(i),
+                ..
+            }) => format!("fk {table}->{:?} #{i}", w.foreign_keys[i].refers),
+            Next::Check(t) => format!("check {t}"),
+            Next::Analyze(t) => format!("analyze {t}"),
+            Next::Wait => "wait".into(),
+            Next::Done => "done".into(),
+        }
+    }
+
+    #[test]
+    fn foreign_keys_wait_for_both_tables_and_checks_for_the_foreign_keys() {
+        // Table 0 (messages) references table 1 (users); table 1 lands first.
+        let mut w = Work::new(vec![copy(0), copy(1)], vec![fk(0, Some(1))], 2);
+        assert_eq!(take(&mut w), "copy 0");
+        assert_eq!(take(&mut w), "copy 1");
+        assert_eq!(take(&mut w), "wait");
+        w.loaded(1, vec!["ALTER TABLE users ADD PRIMARY KEY".into()]);
+        assert_eq!(take(&mut w), "build 1 ALTER TABLE users ADD PRIMARY KEY");
+        assert_eq!(take(&mut w), "wait", "nothing else until the key exists");
+        w.done(1, true);
+        // users is complete (it has no foreign keys of its own), messages is still loading.
+        assert_eq!(take(&mut w), "check 1");
+        assert_eq!(take(&mut w), "analyze 1");
+        assert_eq!(take(&mut w), "wait");
+        w.loaded(
+            0,
+            vec![
+                "ALTER TABLE messages ADD PRIMARY KEY".into(),
+                "CREATE INDEX ON messages (sender_id)".into(),
+                "CREATE INDEX ON messages (created_at)".into(),
+            ],
+        );
+        assert_eq!(take(&mut w), "build 0 ALTER TABLE messages ADD PRIMARY KEY");
+        assert_eq!(take(&mut w), "wait", "the exclusive build holds the table");
+        w.done(0, true);
+        // Plain index builds of one table run side by side.
+        assert_eq!(take(&mut w), "build 0 CREATE INDEX ON messages (sender_id)");
+        assert_eq!(
+            take(&mut w),
+            "build 0 CREATE INDEX ON messages (created_at)"
+        );
+        assert_eq!(
+            take(&mut w),
+            "wait",
+            "the foreign key waits for every build"
+        );
+        w.done(0, true);
+        w.done(0, true);
+        assert_eq!(take(&mut w), "fk 0->Some(1) #0");
+        assert_eq!(take(&mut w), "wait", "checks wait for the foreign key");
+        w.done(0, false);
+        assert_eq!(take(&mut w), "check 0");
+        assert_eq!(take(&mut w), "analyze 0");
+        assert_eq!(take(&mut w), "done");
+    }
+
+    #[test]
+    fn tables_referencing_each_other_get_both_foreign_keys_once() {
+        let mut w = Work::new(
+            vec![copy(0), copy(1)],
+            vec![fk(0, Some(1)), fk(1, Some(0)), fk(1, Some(1)), fk(0, None)],
+            2,
+        );
+        take(&mut w);
+        take(&mut w);
+        w.loaded(0, vec![]);
+        // Table 0's key to a table outside the sync needs only table 0.
+        assert_eq!(take(&mut w), "fk 0->None #3");
+        assert_eq!(
+            take(&mut w),
+            "wait",
+            "one foreign-key step per table at a time"
+        );
+        w.done(0, false);
+        w.loaded(1, vec![]);
+        let mut seen = vec![];
+        loop {
+            match take(&mut w).as_str() {
+                "done" => break,
+                "wait" => panic!("nothing is running, yet it waits: {seen:?}"),
+                s => {
+                    seen.push(s.to_string());
+                    if let Some(rest) = s.strip_prefix("fk ") {
+                        let table: usize = rest[..1].parse().unwrap();
+                        w.done(table, false);
+                    }
+                }
+            }
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "analyze 0",
+                "analyze 1",
+                "check 0",
+                "check 1",
+                "fk 0->Some(1) #0",
+                "fk 1->Some(0) #1",
+                "fk 1->Some(1) #2"
+            ]
+        );
+    }
 }
