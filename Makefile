@@ -1,5 +1,5 @@
 # The two commands (see README.md).
-.PHONY: demo test bench fmt
+.PHONY: demo test bench bench-sync fmt
 
 demo:
 	scripts/demo.sh
@@ -9,6 +9,9 @@ test:
 
 bench:
 	cargo bench -p stagecraft-conformance --bench protocol
+
+bench-sync:
+	cargo bench -p terraform-provider-staging --bench sync
 
 fmt:
 	cargo fmt --all

@@ -12,8 +12,8 @@
 //! Prints rows/s, MB/s, peak RSS and the ratios, as medians of SYNC_BENCH_ROUNDS rounds
 //! (default 3). Not a test: nothing is asserted.
 //!
-//!   cargo bench -p terraform-provider-staging --bench sync
-//!   SYNC_BENCH_USERS=200000 cargo bench ... (≈1 GB; default 20000 ≈ 100 MB)
+//!   cargo bench -p terraform-provider-staging --bench sync   (`make bench-sync`)
+//!   SYNC_BENCH_USERS=20000 cargo bench ... (≈100 MB; default 200000: 4.6 M rows, ≈860 MB)
 //!   SYNC_BENCH_PARALLELISM=2 (default 2)
 
 use std::process::Command;
@@ -338,7 +338,7 @@ fn main() {
     let users: u64 = std::env::var("SYNC_BENCH_USERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(200_000);
     let parallelism: usize = std::env::var("SYNC_BENCH_PARALLELISM")
         .ok()
         .and_then(|v| v.parse().ok())

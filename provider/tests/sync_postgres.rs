@@ -669,6 +669,65 @@ async fn failed_verification_leaves_staging_unchanged() {
     );
 }
 
+/// messages' ruled columns all have constant rules, so its leak probe reads the target grouped
+/// (each distinct value once, with its count): a leak must still count every row that holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_leak_probe_counts_every_leaking_row() {
+    let pg = setup();
+    let leaked = q(&pg, "prod", "SELECT content FROM messages WHERE id = 1");
+    assert!(leaked.starts_with("Hello 1 "), "{leaked}");
+    let leaky = rules().with_rule("messages", "content", Transform::Fixed(leaked.clone()));
+    let err = sync::run(
+        &pg.readonly_url("prod"),
+        &pg.admin_url("staging"),
+        &leaky,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    let SyncError::Verification(report) = &err else {
+        panic!("expected a verification failure, got {err}")
+    };
+    let failed = report.verification.failures();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (
+            failed[0].kind.clone(),
+            failed[0].table.as_str(),
+            failed[0].subject.as_str()
+        ),
+        (CheckKind::LeakProbe, "messages", "content")
+    );
+    assert!(
+        failed[0].detail.starts_with("3000 of 3000 target values"),
+        "{}",
+        failed[0].detail
+    );
+    let check = |kind: CheckKind, subject: &str| {
+        report
+            .verification
+            .checks
+            .iter()
+            .find(|c| c.kind == kind && c.table == "messages" && c.subject == subject)
+            .unwrap_or_else(|| panic!("no {kind:?} check of messages {subject}"))
+            .clone()
+    };
+    let media = check(CheckKind::LeakProbe, "media_url");
+    assert!(
+        media.passed && media.detail.starts_with("0 of 0 "),
+        "{media:?}"
+    );
+    let count = check(CheckKind::RowCount, "");
+    assert!(count.passed, "{count:?}");
+    assert_eq!(count.detail, "source 3000 rows, target 3000");
+    assert!(!err.to_string().contains("Hello 1"), "{err}");
+    assert_eq!(
+        sync_schemas(&pg),
+        "",
+        "the shadow is dropped after a failure"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_backup_brings_back_the_previous_data() {
     let pg = setup();

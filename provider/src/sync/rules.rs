@@ -858,6 +858,18 @@ pub(crate) enum Compiled {
     RandomHex(usize),
 }
 
+impl Compiled {
+    /// Whether every row gets the same output (or NULL): the target column then holds a
+    /// handful of distinct values, which the leak probe can read grouped.
+    pub fn is_constant(&self) -> bool {
+        match self {
+            Compiled::Fixed(_) | Compiled::Null => true,
+            Compiled::Template(pieces) => pieces.iter().all(|p| matches!(p, CPiece::Lit(_))),
+            Compiled::Hash { .. } | Compiled::RandomHex(_) => false,
+        }
+    }
+}
+
 /// A table's transforms, indexed by position in the copied column list.
 #[derive(Clone, Debug)]
 pub(crate) struct TableTransform {
