@@ -114,6 +114,12 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Restarts the peak above (Linux: writing 5 to clear_refs resets VmHWM), so that each sync's
+/// peak is its own and not that of a baseline run before it in the same process.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn reset_db(pg: &Postgres, db: &str) {
     pg.psql(
         "postgres",
@@ -378,8 +384,10 @@ fn main() {
         let (mut r_pii, mut r_size, mut raws, mut dumps) = (vec![], vec![], vec![], vec![]);
         let mut rss_sync: f64 = 0.0;
         for _ in 0..rounds() {
+            reset_peak_rss();
             r_pii.push(rt.block_on(sync::run(&src, &tgt, &pii, &opts)).unwrap());
             rss_sync = rss_sync.max(peak_rss_mb());
+            reset_peak_rss();
             r_size.push(
                 rt.block_on(sync::run(&src, &tgt, &size_preserving_rules(), &opts))
                     .unwrap(),

@@ -798,50 +798,73 @@ fn create_table_sql(shadow: &str, t: &PgTable) -> String {
 }
 
 /// Primary keys, unique and exclusion constraints, plain indexes: after the data (bulk index
-/// builds are much faster than row-by-row maintenance).
-fn post_data_sql(shadow: &str, t: &PgTable) -> Vec<String> {
+/// builds are much faster than row-by-row maintenance). Each build is a list of statements,
+/// each run in its own transaction.
+fn post_data_sql(shadow: &str, t: &PgTable) -> Vec<Vec<String>> {
+    let on = format!("{}.{}", qi(shadow), qi(&t.name));
     let mut v = Vec::new();
     for con in t
         .cons
         .iter()
         .filter(|c| matches!(c.contype, 'p' | 'u' | 'x'))
     {
-        v.push(format!(
-            "ALTER TABLE {}.{} ADD CONSTRAINT {} {}",
-            qi(shadow),
-            qi(&t.name),
-            qi(&con.name),
-            con.def
-        ));
+        let name = qi(&con.name);
+        v.push(match plain_key(&con.def) {
+            // ADD CONSTRAINT would build the index under a lock that stops every other build
+            // of the table; a unique index builds beside them, and becomes the constraint in a
+            // moment. (Separate transactions: holding the build's lock while asking for the
+            // exclusive one could deadlock with a second such build.)
+            Some((kind, columns)) => vec![
+                format!("CREATE UNIQUE INDEX {name} ON {on} ({columns})"),
+                format!("ALTER TABLE {on} ADD CONSTRAINT {name} {kind} USING INDEX {name}"),
+            ],
+            None => vec![format!(
+                "ALTER TABLE {on} ADD CONSTRAINT {name} {}",
+                con.def
+            )],
+        });
     }
     for ix in &t.indexes {
-        v.push(format!(
-            "CREATE {}INDEX {} ON {}.{}{}",
+        v.push(vec![format!(
+            "CREATE {}INDEX {} ON {on}{}",
             if ix.unique { "UNIQUE " } else { "" },
             qi(&ix.name),
-            qi(shadow),
-            qi(&t.name),
             ix.tail
-        ));
+        )]);
     }
     v
 }
 
+/// `PRIMARY KEY (a, b)` or `UNIQUE (a)` with nothing else (no INCLUDE, NULLS NOT DISTINCT,
+/// DEFERRABLE, storage parameters or tablespace): the constraints a plain unique index can
+/// back. Returns the kind and the column list.
+fn plain_key(def: &str) -> Option<(&'static str, &str)> {
+    let (kind, rest) = if let Some(r) = def.strip_prefix("PRIMARY KEY (") {
+        ("PRIMARY KEY", r)
+    } else {
+        ("UNIQUE", def.strip_prefix("UNIQUE (")?)
+    };
+    let columns = rest.strip_suffix(')')?;
+    (!columns.contains(['(', ')'])).then_some((kind, columns))
+}
+
 /// The load's shared work list. Tables are copied biggest first; as each table lands, its key
 /// and index builds become ready; once a table and the table it references are both indexed,
-/// the foreign key between them is added and validated; once a table's own builds and foreign
-/// keys are done, its data checks and ANALYZE run. Idle workers take whatever is ready, so the
-/// smaller tables are finished while the biggest one is still loading.
+/// the foreign key between them is added and validated; once a table is indexed, its data
+/// checks run, and once its foreign keys are done too, ANALYZE. Idle workers take whatever is
+/// ready, so the smaller tables are finished while the biggest one is still loading.
 struct Work {
     copies: VecDeque<TableJob>,
     steps: VecDeque<Step>,
-    /// Per-table work that needs the table complete: its data checks, then ANALYZE.
+    /// Per-table work that needs the table indexed (its data checks) or complete (ANALYZE).
     finishing: VecDeque<Next>,
     foreign_keys: Vec<FkJob>,
     /// Index builds not yet finished, per table (set when the table lands).
     unindexed: Vec<Option<usize>>,
     /// Builds and foreign keys not yet finished, per table (set when the table lands).
     unfinished: Vec<Option<usize>>,
+    /// Tables whose data checks are queued.
+    checked: Vec<bool>,
     /// Steps in flight per table: how many, and whether one holds the table exclusively.
     running: HashMap<usize, (usize, bool)>,
     /// Copies in flight (each brings more steps when it lands).
@@ -871,7 +894,8 @@ struct Step {
 }
 
 enum StepKind {
-    Build(String),
+    /// Statements run one after the other, each in its own transaction.
+    Build(Vec<String>),
     /// Index into `Work::foreign_keys`.
     ForeignKey(usize),
 }
@@ -896,6 +920,7 @@ impl Work {
             foreign_keys,
             unindexed: vec![None; tables],
             unfinished: vec![None; tables],
+            checked: vec![false; tables],
             running: HashMap::new(),
             copying: 0,
             last_loaded: None,
@@ -929,7 +954,7 @@ impl Work {
         }
     }
 
-    fn loaded(&mut self, table: usize, builds: Vec<String>) {
+    fn loaded(&mut self, table: usize, builds: Vec<Vec<String>>) {
         self.copying -= 1;
         self.last_loaded = Some(Instant::now());
         let fks = self
@@ -941,7 +966,7 @@ impl Work {
         self.unfinished[table] = Some(builds.len() + fks);
         self.steps.extend(builds.into_iter().map(|sql| Step {
             table,
-            exclusive: sql.starts_with("ALTER TABLE"),
+            exclusive: sql.first().is_some_and(|s| s.starts_with("ALTER TABLE")),
             kind: StepKind::Build(sql),
         }));
         self.after_step(table);
@@ -966,6 +991,12 @@ impl Work {
 
     fn after_step(&mut self, table: usize) {
         let indexed = |w: &Work, t: usize| w.unindexed[t] == Some(0);
+        if indexed(self, table) && !self.checked[table] {
+            // The data checks only read: they run beside the foreign keys' validation (no
+            // earlier: building a key locks the table against readers).
+            self.checked[table] = true;
+            self.finishing.push_back(Next::Check(table));
+        }
         if indexed(self, table) {
             // Queue the foreign keys whose tables are now both indexed.
             for i in 0..self.foreign_keys.len() {
@@ -984,8 +1015,8 @@ impl Work {
             }
         }
         if self.unfinished[table] == Some(0) {
+            // ANALYZE and VALIDATE lock each other out: statistics come last.
             self.unfinished[table] = None;
-            self.finishing.push_back(Next::Check(table));
             self.finishing.push_back(Next::Analyze(table));
         }
     }
@@ -1318,6 +1349,8 @@ async fn load_verify_swap(
     // ADD CONSTRAINT ... FOREIGN KEY locks both tables: one at a time, so that two of them
     // (tables referencing each other) cannot deadlock.
     let adding_fk = Arc::new(Mutex::new(()));
+    // Wakes idle workers when a landed table or a finished step brings new work.
+    let more_work = Arc::new(tokio::sync::Notify::new());
     let hasher = RandomState::new();
     let mut workers = Vec::new();
     for _ in 0..nworkers {
@@ -1356,12 +1389,18 @@ async fn load_verify_swap(
         let results = results.clone();
         let checks = checks.clone();
         let adding_fk = adding_fk.clone();
+        let more_work = more_work.clone();
         let hasher = hasher.clone();
         let shared = shared.clone();
         tasks.0.push(tokio::spawn(async move {
             let (schema, shadow, cat, plan, opts) = &*shared;
             loop {
-                let next = work.lock().await.next();
+                // Registered before the lock is released, so a wake-up that comes between
+                // taking "nothing yet" and waiting is not lost.
+                let (next, woken) = {
+                    let mut w = work.lock().await;
+                    (w.next(), more_work.notified())
+                };
                 match next {
                     Next::Copy(job) => {
                         let r = copy_table(
@@ -1375,13 +1414,16 @@ async fn load_verify_swap(
                         results.lock().await.push(Arc::new(r));
                         let t = &cat.tables[job.idx];
                         work.lock().await.loaded(job.idx, post_data_sql(shadow, t));
+                        more_work.notify_waiters();
                     }
                     Next::Step(step) => {
                         let table = &cat.tables[step.table].name;
                         let built = match step.kind {
-                            StepKind::Build(sql) => {
+                            StepKind::Build(statements) => {
                                 let what = format!("building keys and indexes of {table}");
-                                exec(&wtgt, &sql, &what).await?;
+                                for sql in statements {
+                                    exec(&wtgt, &sql, &what).await?;
+                                }
                                 true
                             }
                             StepKind::ForeignKey(i) => {
@@ -1403,6 +1445,7 @@ async fn load_verify_swap(
                             }
                         };
                         work.lock().await.done(step.table, built);
+                        more_work.notify_waiters();
                     }
                     Next::Check(idx) => {
                         let r = results
@@ -1425,7 +1468,7 @@ async fn load_verify_swap(
                         )
                         .await?
                     }
-                    Next::Wait => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                    Next::Wait => woken.await,
                     Next::Done => break,
                 }
             }
@@ -2293,7 +2336,7 @@ mod tests {
                 table,
                 kind: StepKind::Build(sql),
                 ..
-            }) => format!("build {table} {sql}"),
+            }) => format!("build {table} {}", sql.join("; ")),
             Next::Step(Step {
                 table,
                 kind: StepKind::ForeignKey(i),
@@ -2307,14 +2350,14 @@ mod tests {
     }
 
     #[test]
-    fn foreign_keys_wait_for_both_tables_and_checks_for_the_foreign_keys() {
+    fn foreign_keys_wait_for_both_tables_and_analyze_for_the_foreign_keys() {
         // Table 0 (messages) references table 1 (users); table 1 lands first.
         let mut w = Work::new(vec![copy(0), copy(1)], vec![fk(0, Some(1))], 2);
         assert_eq!(take(&mut w), "copy 0");
         assert_eq!(take(&mut w), "copy 1");
         assert_eq!(take(&mut w), "wait");
-        w.loaded(1, vec!["ALTER TABLE users ADD PRIMARY KEY".into()]);
-        assert_eq!(take(&mut w), "build 1 ALTER TABLE users ADD PRIMARY KEY");
+        w.loaded(1, vec![vec!["CREATE UNIQUE INDEX users_pkey".into()]]);
+        assert_eq!(take(&mut w), "build 1 CREATE UNIQUE INDEX users_pkey");
         assert_eq!(take(&mut w), "wait", "nothing else until the key exists");
         w.done(1, true);
         // users is complete (it has no foreign keys of its own), messages is still loading.
@@ -2324,12 +2367,15 @@ mod tests {
         w.loaded(
             0,
             vec![
-                "ALTER TABLE messages ADD PRIMARY KEY".into(),
-                "CREATE INDEX ON messages (sender_id)".into(),
-                "CREATE INDEX ON messages (created_at)".into(),
+                vec!["ALTER TABLE messages ADD CONSTRAINT x EXCLUDE".into()],
+                vec!["CREATE INDEX ON messages (sender_id)".into()],
+                vec!["CREATE INDEX ON messages (created_at)".into()],
             ],
         );
-        assert_eq!(take(&mut w), "build 0 ALTER TABLE messages ADD PRIMARY KEY");
+        assert_eq!(
+            take(&mut w),
+            "build 0 ALTER TABLE messages ADD CONSTRAINT x EXCLUDE"
+        );
         assert_eq!(take(&mut w), "wait", "the exclusive build holds the table");
         w.done(0, true);
         // Plain index builds of one table run side by side.
@@ -2345,12 +2391,34 @@ mod tests {
         );
         w.done(0, true);
         w.done(0, true);
+        // The checks only read, so they run beside the validation; ANALYZE waits for it.
         assert_eq!(take(&mut w), "fk 0->Some(1) #0");
-        assert_eq!(take(&mut w), "wait", "checks wait for the foreign key");
-        w.done(0, false);
         assert_eq!(take(&mut w), "check 0");
+        assert_eq!(take(&mut w), "wait");
+        w.done(0, false);
         assert_eq!(take(&mut w), "analyze 0");
         assert_eq!(take(&mut w), "done");
+    }
+
+    #[test]
+    fn plain_keys_are_built_as_unique_indexes_and_the_rest_as_constraints() {
+        assert_eq!(
+            plain_key("PRIMARY KEY (user_id, name)"),
+            Some(("PRIMARY KEY", "user_id, name"))
+        );
+        assert_eq!(
+            plain_key("UNIQUE (\"E-mail\")"),
+            Some(("UNIQUE", "\"E-mail\""))
+        );
+        for def in [
+            "UNIQUE NULLS NOT DISTINCT (email)",
+            "UNIQUE (email) INCLUDE (name)",
+            "UNIQUE (email) DEFERRABLE INITIALLY DEFERRED",
+            "PRIMARY KEY (id) WITH (fillfactor='70')",
+            "EXCLUDE USING gist (room WITH =, during WITH &&)",
+        ] {
+            assert_eq!(plain_key(def), None, "{def}");
+        }
     }
 
     #[test]
@@ -2365,6 +2433,7 @@ mod tests {
         w.loaded(0, vec![]);
         // Table 0's key to a table outside the sync needs only table 0.
         assert_eq!(take(&mut w), "fk 0->None #3");
+        assert_eq!(take(&mut w), "check 0");
         assert_eq!(
             take(&mut w),
             "wait",
@@ -2392,7 +2461,6 @@ mod tests {
             [
                 "analyze 0",
                 "analyze 1",
-                "check 0",
                 "check 1",
                 "fk 0->Some(1) #0",
                 "fk 1->Some(0) #1",
