@@ -604,6 +604,61 @@ async fn failed_verification_and_restore_backup() {
     );
 }
 
+/// A constant rule's column is probed grouped (each distinct value once, with its count): a
+/// leak must still count every row that holds it, and the grouped scan still counts the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_leak_probe_counts_every_leaking_row() {
+    let my = setup();
+    // Read as hex: the mariadb client escapes tabs, newlines and backslashes in its output.
+    let hex = q(
+        &my,
+        "prod",
+        "SELECT HEX(content) FROM messages WHERE id = 1",
+    );
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let leaked = String::from_utf8(bytes).unwrap();
+    assert!(leaked.starts_with("Hello 1 from a real person"), "{leaked}");
+    let leaky = rules().with_rule("messages", "content", Transform::Fixed(leaked));
+    let err = sync::run(
+        &my.readonly_url("prod"),
+        &my.admin_url("staging"),
+        &leaky,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    let SyncError::Verification(rep) = &err else {
+        panic!("expected a verification failure, got {err}")
+    };
+    let failed = rep.verification.failures();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (
+            failed[0].kind.clone(),
+            failed[0].table.as_str(),
+            failed[0].subject.as_str()
+        ),
+        (CheckKind::LeakProbe, "messages", "content")
+    );
+    assert!(
+        failed[0].detail.starts_with("3000 of 3000 target values"),
+        "{}",
+        failed[0].detail
+    );
+    let count = rep
+        .verification
+        .checks
+        .iter()
+        .find(|c| c.kind == CheckKind::RowCount && c.table == "messages")
+        .expect("a row count of messages");
+    assert!(count.passed, "{count:?}");
+    assert_eq!(count.detail, "source 3000 rows, target 3000");
+    assert_eq!(databases(&my), "", "the shadow is dropped after a failure");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dangling_foreign_keys_fail_verification() {
     let my = setup();
