@@ -604,8 +604,8 @@ async fn failed_verification_and_restore_backup() {
     );
 }
 
-/// A constant rule's column is probed grouped (each distinct value once, with its count): a
-/// leak must still count every row that holds it, and the grouped scan still counts the rows.
+/// A constant rule's column is probed in one aggregate pass (its single value looked up once):
+/// a leak must still count every row that holds it, and the pass still counts the rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grouped_leak_probe_counts_every_leaking_row() {
     let my = setup();

@@ -1451,25 +1451,23 @@ async fn probe_column(
     hasher: &RandomState,
 ) -> Result<(Check, u64), SyncError> {
     let col = &plan.cols[p.column].name;
-    let what = || format!("probing {}.{col}", t.name);
-    let from = format!("{}.{}", qi(shadow), qi(&t.name));
-    // A rule that gives every row the same value leaves a handful of distinct values: read
-    // each once with its count (grouped by bytes, so that no collation folds a leaked value
-    // into another one) instead of streaming the same value millions of times.
-    let grouped = plan.tt.actions[p.column]
+    let constant = plan.tt.actions[p.column]
         .as_ref()
         .is_some_and(|a| a.is_constant());
-    let query = if grouped {
-        format!(
-            "SELECT MIN({c}), COUNT(*) FROM {from} GROUP BY CAST({c} AS BINARY)",
-            c = qi(col)
-        )
-    } else {
-        format!("SELECT {} FROM {from}", qi(col))
-    };
+    if constant {
+        if let Some(found) = probe_constant(conn, shadow, t, col, p, hasher).await? {
+            return Ok(found);
+        }
+    }
+    let what = || format!("probing {}.{col}", t.name);
     let (mut hits, mut scanned, mut rows) = (0u64, 0u64, 0u64);
     let mut result = conn
-        .query_iter(query)
+        .query_iter(format!(
+            "SELECT {} FROM {}.{}",
+            qi(col),
+            qi(shadow),
+            qi(&t.name)
+        ))
         .await
         .map_err(|e| my_err(what(), e))?;
     if let Some(mut stream) = result
@@ -1479,39 +1477,56 @@ async fn probe_column(
     {
         while let Some(row) = stream.next().await {
             let row = row.map_err(|e| my_err(what(), e))?;
-            let fields = row.unwrap_raw();
-            let weight = if grouped {
-                match fields.get(1) {
-                    Some(Some(Value::Int(n))) => *n as u64,
-                    Some(Some(Value::UInt(n))) => *n,
-                    Some(Some(Value::Bytes(b))) => std::str::from_utf8(b)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| SyncError::Database {
-                            context: what(),
-                            message: "a group count is not a number".into(),
-                        })?,
-                    _ => {
-                        return Err(SyncError::Database {
-                            context: what(),
-                            message: "a group has no count".into(),
-                        })
-                    }
-                }
-            } else {
-                1
-            };
-            rows += weight;
-            if let Some(Some(Value::Bytes(b))) = fields.first() {
-                scanned += weight;
+            rows += 1;
+            if let Some(Some(Value::Bytes(b))) = row.unwrap_raw().first() {
+                scanned += 1;
                 if p.contains(hash_bytes(hasher, b)) {
-                    hits += weight;
+                    hits += 1;
                 }
             }
         }
     }
     drop(result);
     Ok((p.check(&t.name, col, hits, scanned), rows))
+}
+
+/// The leak probe of a column whose rule gives every row the same value, in one aggregate
+/// pass: when the smallest and largest values are the same bytes, every non-NULL value is that
+/// value, which is looked up once and counts for all of them. `None` when the column holds
+/// more than one value after all (then it is streamed like any other).
+async fn probe_constant(
+    conn: &mut Conn,
+    shadow: &str,
+    t: &MyTable,
+    col: &str,
+    p: &ProbeSet,
+    hasher: &RandomState,
+) -> Result<Option<(Check, u64)>, SyncError> {
+    let c = qi(col);
+    type Aggregate = (u64, u64, Option<bool>, Option<Vec<u8>>);
+    let found: Option<Aggregate> = conn
+        .query_first(format!(
+            "SELECT COUNT(*), COUNT({c}), MIN(CAST({c} AS BINARY)) = MAX(CAST({c} AS BINARY)),              MIN({c}) FROM {}.{}",
+            qi(shadow),
+            qi(&t.name)
+        ))
+        .await
+        .map_err(|e| my_err(format!("probing {}.{col}", t.name), e))?;
+    let Some((rows, non_null, same, value)) = found else {
+        return Ok(None);
+    };
+    let hits = match (non_null, same, value) {
+        (0, _, _) => 0,
+        (n, Some(true), Some(v)) => {
+            if p.contains(hash_bytes(hasher, &v)) {
+                n
+            } else {
+                0
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((p.check(&t.name, col, hits, non_null), rows)))
 }
 
 /// The load ran with foreign_key_checks = 0, so every key is checked here: no orphan rows, and
