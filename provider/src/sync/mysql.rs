@@ -6,7 +6,6 @@
 //! shadow database. The swap is one `RENAME TABLE` statement moving every live table into the
 //! backup database and every shadow table into the live one.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::copyfmt::{hash_bytes, ProbeSet};
+use super::copyfmt::{hash_bytes, ProbeHasher, ProbeSet};
 use super::report::{Check, CheckKind, PhaseTiming, SequenceReport, SyncReport, TableReport};
 use super::rules::{RuleSet, TableTransform};
 use super::schema::{
@@ -892,7 +891,7 @@ async fn load_verify_swap(
         .await?;
         idle.push(w);
     }
-    let hasher = RandomState::new();
+    let hasher = ProbeHasher::default();
     let mut running = AbortOnDrop(Vec::new());
     let mut results: Vec<Option<TableReport>> = vec![None; cat.tables.len()];
     let mut probes: Vec<Vec<ProbeSet>> = vec![Vec::new(); cat.tables.len()];
@@ -1164,7 +1163,7 @@ async fn read_table(
     t: &MyTable,
     plan: &TablePlan,
     opts: &SyncOptions,
-    hasher: &RandomState,
+    hasher: &ProbeHasher,
     tx: &mpsc::Sender<Bytes>,
     collist: &[String],
 ) -> Result<(u64, u64, u64, Vec<ProbeSet>), SyncError> {
@@ -1448,7 +1447,7 @@ async fn probe_column(
     t: &MyTable,
     plan: &TablePlan,
     p: &ProbeSet,
-    hasher: &RandomState,
+    hasher: &ProbeHasher,
 ) -> Result<(Check, u64), SyncError> {
     let col = &plan.cols[p.column].name;
     let constant = plan.tt.actions[p.column]
@@ -1500,7 +1499,7 @@ async fn probe_constant(
     t: &MyTable,
     col: &str,
     p: &ProbeSet,
-    hasher: &RandomState,
+    hasher: &ProbeHasher,
 ) -> Result<Option<(Check, u64)>, SyncError> {
     let c = qi(col);
     type Aggregate = (u64, u64, Option<bool>, Option<Vec<u8>>);
@@ -1604,7 +1603,7 @@ async fn run_check(
     ss: &SourceSchema,
     plans: &[TablePlan],
     probes: &[Vec<ProbeSet>],
-    hasher: &RandomState,
+    hasher: &ProbeHasher,
 ) -> Result<Outcome, SyncError> {
     Ok(match job {
         CheckJob::Probe(i, k) => {
@@ -1654,7 +1653,7 @@ async fn verify(
     plans: &[TablePlan],
     results: &[TableReport],
     probes: &[Vec<ProbeSet>],
-    hasher: &RandomState,
+    hasher: &ProbeHasher,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     // The data checks in parallel over the writers' connections, biggest tables first.

@@ -1,7 +1,6 @@
 //! PostgreSQL: catalog reading, schema replication into a shadow schema, parallel binary COPY
 //! with the transform in between, constraints, sequences, verification and the schema swap.
 
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +9,9 @@ use futures::{pin_mut, SinkExt, StreamExt};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::copyfmt::{hash_bytes, BinType, ColumnScanner, Format, ProbeSet, Transcoder};
+use super::copyfmt::{
+    hash_bytes, BinType, ColumnScanner, Format, ProbeHasher, ProbeSet, Transcoder,
+};
 use super::report::{Check, CheckKind, PhaseTiming, SequenceReport, SyncReport, TableReport};
 use super::rules::{RuleSet, TableTransform};
 use super::schema::{
@@ -1351,7 +1352,7 @@ async fn load_verify_swap(
     let adding_fk = Arc::new(Mutex::new(()));
     // Wakes idle workers when a landed table or a finished step brings new work.
     let more_work = Arc::new(tokio::sync::Notify::new());
-    let hasher = RandomState::new();
+    let hasher = ProbeHasher::default();
     let mut workers = Vec::new();
     for _ in 0..nworkers {
         let src = join_snapshot(source_url, schema, snapshot).await?;
@@ -1634,7 +1635,7 @@ async fn copy_table(
     plan: &Plan,
     job: &TableJob,
     opts: &SyncOptions,
-    hasher: &RandomState,
+    hasher: &ProbeHasher,
 ) -> Result<TableResult, SyncError> {
     let t0 = Instant::now();
     let t = &cat.tables[job.idx];
@@ -1963,7 +1964,7 @@ async fn verify_data(
     shadow: &str,
     t: &PgTable,
     r: &TableResult,
-    hasher: &RandomState,
+    hasher: &ProbeHasher,
 ) -> Result<TableChecks, SyncError> {
     let mut counted: Option<u64> = None;
     let mut probes = Vec::new();

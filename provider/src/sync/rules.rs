@@ -859,14 +859,27 @@ pub(crate) enum Compiled {
 }
 
 impl Compiled {
-    /// Whether every row gets the same output (or NULL): the target column then holds a
-    /// handful of distinct values, which the leak probe can read grouped.
-    pub fn is_constant(&self) -> bool {
+    /// The output for every non-NULL input (`Some(None)`: NULL), when the rule gives every row
+    /// the same one: the transcoder encodes it once, and the leak probe reads such a column
+    /// grouped, since it holds a handful of distinct values.
+    pub fn constant_output(&self) -> Option<Option<String>> {
         match self {
-            Compiled::Fixed(_) | Compiled::Null => true,
-            Compiled::Template(pieces) => pieces.iter().all(|p| matches!(p, CPiece::Lit(_))),
-            Compiled::Hash { .. } | Compiled::RandomHex(_) => false,
+            Compiled::Null => Some(None),
+            Compiled::Fixed(v) => Some(Some(v.clone())),
+            Compiled::Template(pieces) => pieces
+                .iter()
+                .map(|p| match p {
+                    CPiece::Lit(l) => Some(l.as_str()),
+                    CPiece::Id | CPiece::Col(_) => None,
+                })
+                .collect::<Option<String>>()
+                .map(Some),
+            Compiled::Hash { .. } | Compiled::RandomHex(_) => None,
         }
+    }
+
+    pub fn is_constant(&self) -> bool {
+        self.constant_output().is_some()
     }
 }
 
