@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+mod sync_support;
+
 use stagecraft_testkit::databases::{MariaDb, ADMIN_PASSWORD, ADMIN_USER};
+use sync_support::{assert_every_leaking_row_counted, failed_verification};
 use terraform_provider_staging::sync::{
     self, Check, CheckKind, Progress, RuleSet, SyncError, SyncOptions, Transform,
 };
@@ -157,18 +160,14 @@ fn rules() -> RuleSet {
 
 /// Runs a sync of prod into staging that must fail verification; the checks that failed.
 async fn failed_checks(my: &MariaDb, rules: &RuleSet) -> Vec<Check> {
-    let err = sync::run(
-        &my.readonly_url("prod"),
-        &my.admin_url("staging"),
-        rules,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap_err();
-    let SyncError::Verification(rep) = &err else {
-        panic!("expected a verification failure, got {err}")
-    };
-    rep.verification.failures().into_iter().cloned().collect()
+    let (_, report) =
+        failed_verification(&my.readonly_url("prod"), &my.admin_url("staging"), rules).await;
+    report
+        .verification
+        .failures()
+        .into_iter()
+        .cloned()
+        .collect()
 }
 
 fn q(my: &MariaDb, db: &str, sql: &str) -> String {
@@ -622,40 +621,8 @@ async fn grouped_leak_probe_counts_every_leaking_row() {
     let leaked = String::from_utf8(bytes).unwrap();
     assert!(leaked.starts_with("Hello 1 from a real person"), "{leaked}");
     let leaky = rules().with_rule("messages", "content", Transform::Fixed(leaked));
-    let err = sync::run(
-        &my.readonly_url("prod"),
-        &my.admin_url("staging"),
-        &leaky,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap_err();
-    let SyncError::Verification(rep) = &err else {
-        panic!("expected a verification failure, got {err}")
-    };
-    let failed = rep.verification.failures();
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(
-        (
-            failed[0].kind.clone(),
-            failed[0].table.as_str(),
-            failed[0].subject.as_str()
-        ),
-        (CheckKind::LeakProbe, "messages", "content")
-    );
-    assert!(
-        failed[0].detail.starts_with("3000 of 3000 target values"),
-        "{}",
-        failed[0].detail
-    );
-    let count = rep
-        .verification
-        .checks
-        .iter()
-        .find(|c| c.kind == CheckKind::RowCount && c.table == "messages")
-        .expect("a row count of messages");
-    assert!(count.passed, "{count:?}");
-    assert_eq!(count.detail, "source 3000 rows, target 3000");
+    assert_every_leaking_row_counted(&my.readonly_url("prod"), &my.admin_url("staging"), &leaky)
+        .await;
     assert_eq!(databases(&my), "", "the shadow is dropped after a failure");
 }
 

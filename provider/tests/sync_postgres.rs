@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+mod sync_support;
+
 use stagecraft_testkit::databases::{Postgres, ADMIN_PASSWORD, ADMIN_USER};
+use sync_support::{assert_every_leaking_row_counted, check, failed_verification, only_failure};
 use terraform_provider_staging::sync::{
     self, CheckKind, PiiPolicy, Progress, RuleSet, SyncError, SyncOptions, Transform,
 };
@@ -641,22 +644,10 @@ async fn failed_verification_leaves_staging_unchanged() {
         "phone",
         Transform::Fixed("+1 (415) 555-0001".into()),
     );
-    let err = sync::run(
-        &pg.readonly_url("prod"),
-        &pg.admin_url("staging"),
-        &leaky,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap_err();
-    let SyncError::Verification(report) = &err else {
-        panic!("expected a verification failure, got {err}")
-    };
-    let failed = report.verification.failures();
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].kind, CheckKind::LeakProbe);
-    assert_eq!(failed[0].subject, "phone");
-    assert!(!err.to_string().contains("555-0001"), "{err}");
+    let (text, report) =
+        failed_verification(&pg.readonly_url("prod"), &pg.admin_url("staging"), &leaky).await;
+    only_failure(&report, CheckKind::LeakProbe, "users", "phone");
+    assert!(!text.contains("555-0001"), "{text}");
     assert_eq!(staging_fingerprint(&pg), before);
     assert_eq!(
         sync_schemas(&pg),
@@ -676,51 +667,19 @@ async fn grouped_leak_probe_counts_every_leaking_row() {
     let pg = setup();
     let leaked = q(&pg, "prod", "SELECT content FROM messages WHERE id = 1");
     assert!(leaked.starts_with("Hello 1 "), "{leaked}");
-    let leaky = rules().with_rule("messages", "content", Transform::Fixed(leaked.clone()));
-    let err = sync::run(
+    let leaky = rules().with_rule("messages", "content", Transform::Fixed(leaked));
+    let (text, report) = assert_every_leaking_row_counted(
         &pg.readonly_url("prod"),
         &pg.admin_url("staging"),
         &leaky,
-        &SyncOptions::default(),
     )
-    .await
-    .unwrap_err();
-    let SyncError::Verification(report) = &err else {
-        panic!("expected a verification failure, got {err}")
-    };
-    let failed = report.verification.failures();
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(
-        (
-            failed[0].kind.clone(),
-            failed[0].table.as_str(),
-            failed[0].subject.as_str()
-        ),
-        (CheckKind::LeakProbe, "messages", "content")
-    );
-    assert!(
-        failed[0].detail.starts_with("3000 of 3000 target values"),
-        "{}",
-        failed[0].detail
-    );
-    let check = |kind: CheckKind, subject: &str| {
-        report
-            .verification
-            .checks
-            .iter()
-            .find(|c| c.kind == kind && c.table == "messages" && c.subject == subject)
-            .unwrap_or_else(|| panic!("no {kind:?} check of messages {subject}"))
-            .clone()
-    };
-    let media = check(CheckKind::LeakProbe, "media_url");
+    .await;
+    let media = check(&report, CheckKind::LeakProbe, "messages", "media_url");
     assert!(
         media.passed && media.detail.starts_with("0 of 0 "),
         "{media:?}"
     );
-    let count = check(CheckKind::RowCount, "");
-    assert!(count.passed, "{count:?}");
-    assert_eq!(count.detail, "source 3000 rows, target 3000");
-    assert!(!err.to_string().contains("Hello 1"), "{err}");
+    assert!(!text.contains("Hello 1"), "{text}");
     assert_eq!(
         sync_schemas(&pg),
         "",

@@ -1,0 +1,67 @@
+//! What the PostgreSQL and MySQL sync tests share: a sync that must fail its verification, and
+//! the checks read out of its report.
+
+use terraform_provider_staging::sync::{
+    self, Check, CheckKind, RuleSet, SyncError, SyncOptions, SyncReport,
+};
+
+/// Runs a sync that must fail verification; returns the error's text and the report.
+pub async fn failed_verification(
+    source: &str,
+    target: &str,
+    rules: &RuleSet,
+) -> (String, SyncReport) {
+    let err = sync::run(source, target, rules, &SyncOptions::default())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    let SyncError::Verification(report) = err else {
+        panic!("expected a verification failure, got {text}")
+    };
+    (text, *report)
+}
+
+/// The report's only failed check, which must be `kind` on `table` and `subject`.
+pub fn only_failure(report: &SyncReport, kind: CheckKind, table: &str, subject: &str) -> Check {
+    let failed = report.verification.failures();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let f = failed[0];
+    assert_eq!(
+        (&f.kind, f.table.as_str(), f.subject.as_str()),
+        (&kind, table, subject)
+    );
+    f.clone()
+}
+
+/// The check of `kind` on `table` and `subject` (empty for table-level checks).
+pub fn check(report: &SyncReport, kind: CheckKind, table: &str, subject: &str) -> Check {
+    report
+        .verification
+        .checks
+        .iter()
+        .find(|c| c.kind == kind && c.table == table && c.subject == subject)
+        .unwrap_or_else(|| panic!("no {kind:?} check of {table} {subject}"))
+        .clone()
+}
+
+/// Both engines' test schemas hold 3000 messages; `leaky` fixes messages.content to a value
+/// one of them holds. The leak probe of such a constant rule reads each distinct value once
+/// (PostgreSQL grouped, MySQL in one aggregate pass), and must still count every row that
+/// holds the leak; the same pass counts the rows. Returns the error's text and the report.
+pub async fn assert_every_leaking_row_counted(
+    source: &str,
+    target: &str,
+    leaky: &RuleSet,
+) -> (String, SyncReport) {
+    let (text, report) = failed_verification(source, target, leaky).await;
+    let leak = only_failure(&report, CheckKind::LeakProbe, "messages", "content");
+    assert!(
+        leak.detail.starts_with("3000 of 3000 target values"),
+        "{}",
+        leak.detail
+    );
+    let count = check(&report, CheckKind::RowCount, "messages", "");
+    assert!(count.passed, "{count:?}");
+    assert_eq!(count.detail, "source 3000 rows, target 3000");
+    (text, report)
+}
