@@ -300,7 +300,9 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
     let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
     let sock = my.socket();
     let (mut runs, mut dumps) = (vec![], vec![]);
+    let mut rss: f64 = 0.0;
     for _ in 0..rounds() {
+        reset_peak_rss();
         runs.push(
             rt.block_on(sync::run(
                 &my.admin_url("prod"),
@@ -310,6 +312,7 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
             ))
             .unwrap(),
         );
+        rss = rss.max(peak_rss_mb());
         my.sql("DROP DATABASE IF EXISTS dumped; CREATE DATABASE dumped;")
             .unwrap();
         let t0 = Instant::now();
@@ -333,10 +336,12 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
         runs.len()
     );
     println!(
-        "mysql sync default_pii data {data:6.2} s ({:>9.0} rows/s), whole {whole:6.2} s; whole sync / mariadb-dump|mariadb: {:.2} (goal <= 0.67)",
+        "mysql sync default_pii data {data:6.2} s ({:>9.0} rows/s, {:6.1} MB/s read), whole {whole:6.2} s; whole sync / mariadb-dump|mariadb: {:.2} (goal <= 0.67)",
         runs[0].rows_copied as f64 / data,
+        runs[0].bytes_read as f64 / 1e6 / data,
         whole / dump
     );
+    println!("    peak RSS of this process during the syncs: {rss:.1} MB (goal <= 64 MB)");
     println!("    phases (median run): {}", phases(median_run(&runs)));
 }
 

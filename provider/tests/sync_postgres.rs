@@ -687,6 +687,57 @@ async fn grouped_leak_probe_counts_every_leaking_row() {
     );
 }
 
+/// A foreign key that production added NOT VALID (its old rows were never checked, and one
+/// of them dangles) arrives NOT VALID: the sync copies production as it is and does not fail
+/// for a key production itself never validated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_keys_not_valid_on_the_source_stay_not_valid() {
+    let pg = setup();
+    q(
+        &pg,
+        "prod",
+        "ALTER TABLE audit_log ADD COLUMN partner_id int; \
+         UPDATE audit_log SET partner_id = 999 WHERE action = 'login' AND at = \
+           (SELECT min(at) FROM audit_log); \
+         ALTER TABLE audit_log ADD CONSTRAINT audit_log_partner_fkey \
+           FOREIGN KEY (partner_id) REFERENCES partners (id) NOT VALID",
+    );
+    let report = sync::run(
+        &pg.readonly_url("prod"),
+        &pg.admin_url("staging"),
+        &rules(),
+        &SyncOptions::default(),
+    )
+    .await
+    .expect("sync");
+    let fk = check(
+        &report,
+        CheckKind::ForeignKey,
+        "audit_log",
+        "audit_log_partner_fkey",
+    );
+    assert!(fk.passed, "{fk:?}");
+    assert!(fk.detail.starts_with("NOT VALID on the source"), "{fk:?}");
+    let state = "SELECT convalidated FROM pg_constraint WHERE conname = 'audit_log_partner_fkey'";
+    assert_eq!(q(&pg, "staging", state), "f");
+    assert_eq!(
+        q(
+            &pg,
+            "staging",
+            "SELECT count(*) FROM audit_log WHERE partner_id = 999"
+        ),
+        "1"
+    );
+    // Every key that is valid in production was validated in staging.
+    let valid = check(
+        &report,
+        CheckKind::ForeignKey,
+        "messages",
+        "messages_sender_id_fkey",
+    );
+    assert!(valid.passed && valid.detail.ends_with("true"), "{valid:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_backup_brings_back_the_previous_data() {
     let pg = setup();

@@ -463,11 +463,11 @@ impl<S: BuildHasher> Transcoder<S> {
                 return Ok(start);
             }
             self.rows += 1;
-            self.emit_binary(&buf[start..pos], start, buf)?;
+            self.emit_binary(&buf[start..pos], buf)?;
         }
     }
 
-    fn emit_binary(&mut self, row: &[u8], base: usize, buf: &[u8]) -> Result<(), String> {
+    fn emit_binary(&mut self, row: &[u8], buf: &[u8]) -> Result<(), String> {
         if self.tt.is_identity() {
             self.out.put_slice(row);
             return Ok(());
@@ -489,7 +489,6 @@ impl<S: BuildHasher> Transcoder<S> {
             self.tt
                 .eval(self.rows, &mut text, &is_null, &mut self.results);
         }
-        let _ = base;
         self.out.put_i16(types.len() as i16);
         for i in 0..types.len() {
             match (&self.constants[i], &self.tt.actions[i], &self.results[i]) {

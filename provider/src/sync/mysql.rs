@@ -1505,7 +1505,8 @@ async fn probe_constant(
     type Aggregate = (u64, u64, Option<bool>, Option<Vec<u8>>);
     let found: Option<Aggregate> = conn
         .query_first(format!(
-            "SELECT COUNT(*), COUNT({c}), MIN(CAST({c} AS BINARY)) = MAX(CAST({c} AS BINARY)),              MIN({c}) FROM {}.{}",
+            "SELECT COUNT(*), COUNT({c}), MIN(CAST({c} AS BINARY)) = MAX(CAST({c} AS BINARY)), \
+             MIN({c}) FROM {}.{}",
             qi(shadow),
             qi(&t.name)
         ))

@@ -224,6 +224,13 @@ struct PgCon {
     ref_columns: Vec<String>,
 }
 
+impl PgCon {
+    /// A foreign key or check added NOT VALID and never validated on the source.
+    fn not_valid(&self) -> bool {
+        self.def.trim_end().ends_with("NOT VALID")
+    }
+}
+
 #[derive(Clone, Debug)]
 struct PgIndex {
     name: String,
@@ -863,9 +870,7 @@ struct Work {
     /// Index builds not yet finished, per table (set when the table lands).
     unindexed: Vec<Option<usize>>,
     /// Builds and foreign keys not yet finished, per table (set when the table lands).
-    unfinished: Vec<Option<usize>>,
-    /// Tables whose data checks are queued.
-    checked: Vec<bool>,
+    unfinished: Vec<usize>,
     /// Steps in flight per table: how many, and whether one holds the table exclusively.
     running: HashMap<usize, (usize, bool)>,
     /// Copies in flight (each brings more steps when it lands).
@@ -882,7 +887,6 @@ struct FkJob {
     add_sql: String,
     /// `None` when the constraint is NOT VALID on the source too.
     validate_sql: Option<String>,
-    queued: bool,
 }
 
 struct Step {
@@ -920,8 +924,7 @@ impl Work {
             finishing: VecDeque::new(),
             foreign_keys,
             unindexed: vec![None; tables],
-            unfinished: vec![None; tables],
-            checked: vec![false; tables],
+            unfinished: vec![0; tables],
             running: HashMap::new(),
             copying: 0,
             last_loaded: None,
@@ -964,13 +967,19 @@ impl Work {
             .filter(|f| f.table == table)
             .count();
         self.unindexed[table] = Some(builds.len());
-        self.unfinished[table] = Some(builds.len() + fks);
+        self.unfinished[table] = builds.len() + fks;
+        let unbuilt = builds.is_empty();
         self.steps.extend(builds.into_iter().map(|sql| Step {
             table,
             exclusive: sql.first().is_some_and(|s| s.starts_with("ALTER TABLE")),
             kind: StepKind::Build(sql),
         }));
-        self.after_step(table);
+        if unbuilt {
+            self.indexed(table);
+        }
+        if self.unfinished[table] == 0 {
+            self.finishing.push_back(Next::Analyze(table));
+        }
     }
 
     /// A step on `table` finished (`built`: it was an index build).
@@ -979,46 +988,42 @@ impl Work {
             r.0 -= 1;
             r.1 = false;
         }
-        if let Some(n) = &mut self.unfinished[table] {
-            *n -= 1;
-        }
         if built {
-            if let Some(n) = &mut self.unindexed[table] {
-                *n -= 1;
+            let left = self.unindexed[table].as_mut().expect("built after landing");
+            *left -= 1;
+            if *left == 0 {
+                self.indexed(table);
             }
         }
-        self.after_step(table);
+        self.unfinished[table] -= 1;
+        if self.unfinished[table] == 0 {
+            // ANALYZE and VALIDATE lock each other out: statistics come last.
+            self.finishing.push_back(Next::Analyze(table));
+        }
     }
 
-    fn after_step(&mut self, table: usize) {
-        let indexed = |w: &Work, t: usize| w.unindexed[t] == Some(0);
-        if indexed(self, table) && !self.checked[table] {
-            // The data checks only read: they run beside the foreign keys' validation (no
-            // earlier: building a key locks the table against readers).
-            self.checked[table] = true;
-            self.finishing.push_back(Next::Check(table));
-        }
-        if indexed(self, table) {
-            // Queue the foreign keys whose tables are now both indexed.
-            for i in 0..self.foreign_keys.len() {
+    /// `table` has just become indexed (this happens once per table).
+    fn indexed(&mut self, table: usize) {
+        // The data checks only read: they run beside the foreign keys' validation (no earlier:
+        // building a key locks the table against readers).
+        self.finishing.push_back(Next::Check(table));
+        // The foreign keys whose other table was indexed before: each is queued when the
+        // second of its two tables becomes indexed, so exactly once.
+        let indexed = |t: usize| self.unindexed[t] == Some(0);
+        let ready: Vec<usize> = (0..self.foreign_keys.len())
+            .filter(|&i| {
                 let f = &self.foreign_keys[i];
-                let touches = f.table == table || f.refers == Some(table);
-                let ready = indexed(self, f.table) && f.refers.is_none_or(|r| indexed(self, r));
-                if touches && ready && !f.queued {
-                    let on = f.table;
-                    self.foreign_keys[i].queued = true;
-                    self.steps.push_back(Step {
-                        table: on,
-                        kind: StepKind::ForeignKey(i),
-                        exclusive: true,
-                    });
-                }
-            }
-        }
-        if self.unfinished[table] == Some(0) {
-            // ANALYZE and VALIDATE lock each other out: statistics come last.
-            self.unfinished[table] = None;
-            self.finishing.push_back(Next::Analyze(table));
+                (f.table == table || f.refers == Some(table))
+                    && indexed(f.table)
+                    && f.refers.is_none_or(indexed)
+            })
+            .collect();
+        for i in ready {
+            self.steps.push_back(Step {
+                table: self.foreign_keys[i].table,
+                kind: StepKind::ForeignKey(i),
+                exclusive: true,
+            });
         }
     }
 }
@@ -1030,7 +1035,7 @@ fn foreign_keys(schema: &str, shadow: &str, cat: &PgCatalog) -> Vec<FkJob> {
     let mut v = Vec::new();
     for (ti, t) in cat.tables.iter().enumerate() {
         for con in t.cons.iter().filter(|c| c.contype == 'f') {
-            let not_valid_on_source = con.def.trim_end().ends_with("NOT VALID");
+            let not_valid_on_source = con.not_valid();
             let refers = con
                 .ref_table
                 .as_ref()
@@ -1053,7 +1058,6 @@ fn foreign_keys(schema: &str, shadow: &str, cat: &PgCatalog) -> Vec<FkJob> {
                 ),
                 validate_sql: (!not_valid_on_source)
                     .then(|| format!("ALTER TABLE {on} VALIDATE CONSTRAINT {}", qi(&con.name))),
-                queued: false,
             });
         }
     }
@@ -1493,8 +1497,7 @@ async fn load_verify_swap(
     drop(tasks);
     let mut results: Vec<Arc<TableResult>> = std::mem::take(&mut *results.lock().await);
     results.sort_by_key(|r| r.idx);
-    let mut checks = std::mem::take(&mut *checks.lock().await);
-    checks.sort_by_key(|(idx, _)| *idx);
+    let checks = std::mem::take(&mut *checks.lock().await);
     for r in &results {
         report.rows_copied += r.report.rows;
         report.bytes_read += r.report.bytes_read;
@@ -1510,9 +1513,9 @@ async fn load_verify_swap(
     });
     phase(report, "constraints", last_loaded);
     let ts = Instant::now();
-    // The source snapshot is no longer needed: end those transactions now, keep the target
-    // connections for the parallel steps below.
-    let tgts: Vec<Arc<Client>> = workers.into_iter().map(|(_, t)| t).collect();
+    // The source snapshot is no longer needed: closing the workers' connections ends those
+    // transactions; what is left runs on `tgt`.
+    drop(workers);
 
     // 5. Keys, indexes and foreign keys are built (by the workers, as each table's data
     //    landed); then views and sequences.
@@ -1539,7 +1542,6 @@ async fn load_verify_swap(
     create_views(tgt, shadow, &cat.views).await?;
     set_sequences(tgt, shadow, cat, report).await?;
     copy_privileges(tgt, schema, shadow, live_exists, report).await;
-    drop(tgts);
     phase(report, "views and sequences", ts);
 
     // 6. Verify the shadow before anyone can see it (the row counts and leak probes ran as each
@@ -1945,9 +1947,6 @@ async fn table_oids(c: &Client, schema: &str) -> Result<HashMap<String, String>,
     .collect())
 }
 
-/// The checks that read a table's data: its row count and its leak probes. The first probe
-/// scan counts the rows too, so a probed table is read once per probed column and never
-/// counted separately.
 /// A `count(*)` field of a COPY stream.
 fn group_count(format: Format, v: &[u8]) -> Option<u64> {
     match format {
@@ -1959,6 +1958,8 @@ fn group_count(format: Format, v: &[u8]) -> Option<u64> {
 /// A table's row-count check and its leak-probe checks.
 type TableChecks = (Check, Vec<Check>);
 
+/// The checks that read a table's data: its row count and its leak probes. One scan reads all
+/// probed columns and counts the rows too; a table without probes is counted on its own.
 async fn verify_data(
     c: &Client,
     shadow: &str,
@@ -2105,22 +2106,32 @@ async fn verify(
         // PostgreSQL validated every row when the constraint was validated above; what is
         // left to check is that the constraint is there and marked valid.
         for fk in &st.foreign_keys {
-            let valid: bool = tgt
+            let row = tgt
                 .query_one(
-                    "SELECT coalesce(bool_and(con.convalidated), false) FROM pg_constraint con \
-                     JOIN pg_namespace n ON n.oid = con.connamespace WHERE n.nspname = $1 AND con.conname = $2",
+                    "SELECT count(*), coalesce(bool_and(con.convalidated), false) \
+                     FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace \
+                     WHERE n.nspname = $1 AND con.conname = $2",
                     &[&shadow, &fk.name],
                 )
                 .await
-                .map_err(|e| db_err("reading constraint state", e))?
-                .get(0);
-            v.push(
-                CheckKind::ForeignKey,
-                &t.name,
-                &fk.name,
-                valid,
-                format!("constraint present and validated against every row: {valid}"),
-            );
+                .map_err(|e| db_err("reading constraint state", e))?;
+            let (present, valid) = (row.get::<_, i64>(0) == 1, row.get::<_, bool>(1));
+            // A key NOT VALID on the source is copied NOT VALID (production's own rows were
+            // never checked against it, and staging holds the same rows): it must be there,
+            // and it cannot be asked to be more valid than production's.
+            let not_valid = t.cons.iter().any(|c| c.name == fk.name && c.not_valid());
+            let (ok, detail) = if not_valid {
+                (
+                    present,
+                    format!("NOT VALID on the source; present, not validated: {present}"),
+                )
+            } else {
+                (
+                    present && valid,
+                    format!("constraint present and validated against every row: {valid}"),
+                )
+            };
+            v.push(CheckKind::ForeignKey, &t.name, &fk.name, ok, detail);
         }
         for u in &st.uniques {
             let ok: bool = tgt
@@ -2318,7 +2329,6 @@ mod tests {
             name: format!("fk{table}"),
             add_sql: String::new(),
             validate_sql: None,
-            queued: false,
         }
     }
 
