@@ -653,6 +653,41 @@ async fn dangling_foreign_keys_fail_verification() {
     assert_eq!(table_list(&my, "staging"), "old_staging_marker");
 }
 
+/// A rule that gives two rows of a unique column the same value fails the load (MariaDB loads
+/// in bulk with unique_checks = 0, and a duplicate must still stop it), names the table, and
+/// leaves staging as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_that_duplicates_a_unique_key_fails_the_load() {
+    let my = setup();
+    let before = all_checksums(&my, "staging");
+    let colliding = rules().with_rule(
+        "users",
+        "email",
+        Transform::Fixed("everyone@example.com".into()),
+    );
+    // LOAD DATA, and the multi-row INSERTs used where the server refuses LOAD DATA.
+    for load_data in [true, false] {
+        let opts = SyncOptions {
+            mysql_load_data: load_data,
+            ..SyncOptions::default()
+        };
+        let err = sync::run(
+            &my.readonly_url("prod"),
+            &my.admin_url("staging"),
+            &colliding,
+            &opts,
+        )
+        .await
+        .expect_err("two users cannot share an email");
+        let message = err.to_string();
+        assert!(message.contains("users"), "{message}");
+        assert!(message.contains("duplicate"), "{message}");
+        assert!(!message.contains("everyone@example.com"), "{message}");
+        assert_eq!(all_checksums(&my, "staging"), before);
+        assert_eq!(databases(&my), "", "the shadow is dropped after a failure");
+    }
+}
+
 /// A throwaway CA and a server certificate it signed (SANs localhost and 127.0.0.1), as PEM:
 /// (CA certificate, server certificate, server key).
 fn test_pki(org: &str) -> (String, String, String) {
