@@ -1681,6 +1681,8 @@ fn bulk_loads(version: &str) -> bool {
     (number(), number()) >= (10, 7)
 }
 
+/// Leak probe: no value of a sanitized source column may appear in the target column. Also
+/// returns the rows scanned, NULLs included, which is the table's row count.
 async fn probe_column(
     conn: &mut Conn,
     shadow: &str,
