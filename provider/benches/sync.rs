@@ -115,6 +115,74 @@ fn phases(r: &sync::SyncReport) -> String {
         .join(", ")
 }
 
+/// CPU seconds used so far: (this process, user + system, all threads; the whole machine, busy
+/// time of every core from /proc/stat). Differences of these show whose work a run was.
+fn cpu_s() -> (f64, f64) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let own = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(u.ru_utime) + tv(u.ru_stime)
+    };
+    let machine = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            let f: Vec<f64> = s
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+            (f.len() >= 8).then(|| (f.iter().take(8).sum::<f64>() - f[3] - f[4]) / 100.0)
+        })
+        .unwrap_or(f64::NAN);
+    (own, machine)
+}
+
+fn cpu_since(start: (f64, f64)) -> (f64, f64) {
+    let now = cpu_s();
+    (now.0 - start.0, now.1 - start.1)
+}
+
+/// A sync, with the CPU it used up to the landing of its last table (its data phase: there
+/// are `tables` of them) and in all.
+fn measured_sync(
+    rt: &tokio::runtime::Runtime,
+    urls: (&str, &str),
+    rules: &RuleSet,
+    opts: &SyncOptions,
+    tables: usize,
+) -> (sync::SyncReport, (f64, f64), (f64, f64)) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = SyncOptions {
+        progress: Some(tx),
+        ..opts.clone()
+    };
+    let start = cpu_s();
+    let watcher = rt.spawn(async move {
+        let (mut landed, mut at) = (0, None);
+        while let Some(p) = rx.recv().await {
+            if let sync::Progress::TableLoaded { .. } = p {
+                landed += 1;
+                if landed == tables {
+                    at = Some(cpu_since(start));
+                }
+            }
+        }
+        at
+    });
+    let report = rt
+        .block_on(sync::run(urls.0, urls.1, rules, &opts))
+        .unwrap();
+    let whole = cpu_since(start);
+    drop(opts);
+    let data = rt.block_on(watcher).unwrap().unwrap_or(whole);
+    (report, data, whole)
+}
+
 /// A `Vm…:` line of /proc/self/status, in MB.
 fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -137,8 +205,7 @@ fn peak_rss_mb() -> f64 {
 /// Restarts the peak above (Linux: writing 5 to clear_refs resets VmHWM to the current RSS),
 /// so that each sync's peak is its own and not that of a baseline run before it in the same
 /// process. The allocator first hands back what earlier runs freed: otherwise the reset starts
-/// from their leftovers (the MySQL syncs, run after the PostgreSQL part, were charged 20 MB of
-/// it). Returns the RSS the sync starts from.
+/// from their leftovers. Returns the RSS the sync starts from.
 fn reset_peak_rss() -> f64 {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; no live allocation is touched.
@@ -171,7 +238,8 @@ async fn client(url: &str) -> tokio_postgres::Client {
 /// Raw binary COPY of every table into bare tables, done the way the sync loads: tables in
 /// parallel, biggest first, each COPY ... FREEZE in the transaction that empties its table
 /// (so that the ratio measures the transform, not a cheaper kind of COPY).
-async fn raw_copy(pg: &Postgres, parallelism: usize) -> Duration {
+/// The raw pipe's time, and each table's (name, seconds) as it went.
+async fn raw_copy(pg: &Postgres, parallelism: usize) -> (Duration, Vec<(String, f64)>) {
     reset_db(pg, "rawcopy");
     let schema = Command::new(format!("{PG_BIN}/pg_dump"))
         .args(["-s", "-x", "-O", "--section=pre-data", "-h"])
@@ -184,9 +252,11 @@ async fn raw_copy(pg: &Postgres, parallelism: usize) -> Duration {
     let t0 = Instant::now();
     let by_size = std::collections::VecDeque::from(["messages", "events", "sessions", "users"]);
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(by_size));
+    let per_table = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for _ in 0..parallelism {
         let queue = queue.clone();
+        let per_table = per_table.clone();
         let (su, tu) = (pg.admin_url("prod"), pg.admin_url("rawcopy"));
         tasks.push(tokio::spawn(async move {
             let (src, tgt) = (client(&su).await, client(&tu).await);
@@ -194,6 +264,7 @@ async fn raw_copy(pg: &Postgres, parallelism: usize) -> Duration {
                 let Some(t) = queue.lock().await.pop_front() else {
                     break;
                 };
+                let started = Instant::now();
                 tgt.batch_execute(&format!("BEGIN; TRUNCATE {t}"))
                     .await
                     .unwrap();
@@ -214,13 +285,32 @@ async fn raw_copy(pg: &Postgres, parallelism: usize) -> Duration {
                 }
                 sink.finish().await.unwrap();
                 tgt.batch_execute("COMMIT").await.unwrap();
+                let took = started.elapsed().as_secs_f64();
+                per_table.lock().unwrap().push((t.to_string(), took));
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    t0.elapsed()
+    let took = t0.elapsed();
+    let per_table = std::mem::take(&mut *per_table.lock().unwrap());
+    (took, per_table)
+}
+
+/// "name s, ..." of the tables in `names` order, each a median over the runs.
+fn per_table(names: &[&str], runs: &[Vec<(String, f64)>]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            let v = runs
+                .iter()
+                .filter_map(|r| r.iter().find(|(t, _)| t == n).map(|(_, s)| *s))
+                .collect();
+            format!("{n} {:.2}s", median(v))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn dump_restore(pg: &Postgres) -> Duration {
@@ -401,6 +491,9 @@ fn main() {
         pg.create_database("staging").unwrap();
         let t = Instant::now();
         pg.psql_script("prod", &dataset(users)).unwrap();
+        // Hint bits set and pages frozen now, as autovacuum has long done on a production
+        // database: otherwise the first round's reads pay for it and autovacuum runs beside it.
+        pg.psql("prod", "VACUUM (FREEZE, ANALYZE)").unwrap();
         let rows: u64 = users * 23;
         let size_mb: f64 = pg
             .psql("prod", "SELECT pg_database_size('prod')")
@@ -424,19 +517,35 @@ fn main() {
         let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
         let (mut r_pii, mut r_size, mut raws, mut dumps) = (vec![], vec![], vec![], vec![]);
         let (mut rss_sync, mut start_rss): (f64, f64) = (0.0, 0.0);
+        let mut raw_tables = Vec::new();
+        // CPU seconds (this process, machine) per run: the syncs' data phases (default_pii,
+        // size-preserving), the raw pipe, the syncs whole, pg_dump | psql.
+        let mut cpu: [Vec<(f64, f64)>; 6] = Default::default();
         for _ in 0..rounds() {
-            start_rss = start_rss.max(reset_peak_rss());
-            r_pii.push(rt.block_on(sync::run(&src, &tgt, &pii, &opts)).unwrap());
-            rss_sync = rss_sync.max(peak_rss_mb());
-            start_rss = start_rss.max(reset_peak_rss());
-            r_size.push(
-                rt.block_on(sync::run(&src, &tgt, &size_preserving_rules(), &opts))
-                    .unwrap(),
-            );
-            rss_sync = rss_sync.max(peak_rss_mb());
-            raws.push(rt.block_on(raw_copy(&pg, parallelism)).as_secs_f64());
+            for (k, rules) in [&pii, &size_preserving_rules()].into_iter().enumerate() {
+                start_rss = start_rss.max(reset_peak_rss());
+                let (r, data, whole) = measured_sync(&rt, (&src, &tgt), rules, &opts, 4);
+                [&mut r_pii, &mut r_size][k].push(r);
+                cpu[k].push(data);
+                cpu[3 + k].push(whole);
+                rss_sync = rss_sync.max(peak_rss_mb());
+            }
+            let c = cpu_s();
+            let (took, tables) = rt.block_on(raw_copy(&pg, parallelism));
+            raws.push(took.as_secs_f64());
+            raw_tables.push(tables);
+            cpu[2].push(cpu_since(c));
+            let c = cpu_s();
             dumps.push(dump_restore(&pg).as_secs_f64());
+            cpu[5].push(cpu_since(c));
         }
+        let cpu_of = |runs: &[(f64, f64)]| {
+            format!(
+                "{:.1} CPU-s in this process, {:.1} CPU-s on the machine",
+                median(runs.iter().map(|c| c.0).collect()),
+                median(runs.iter().map(|c| c.1).collect())
+            )
+        };
         let (raw, dump) = (median(raws.clone()), median(dumps.clone()));
         let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
         println!("medians of {} rounds", r_pii.len());
@@ -445,7 +554,20 @@ fn main() {
             rows as f64 / raw
         );
         println!("pg_dump | psql:                  {dump:7.2} s");
-        for (name, runs) in [("default_pii", &r_pii), ("size-preserving", &r_size)] {
+        println!(
+            "    CPU: raw COPY pipe {}; pg_dump | psql {}",
+            cpu_of(&cpu[2]),
+            cpu_of(&cpu[5])
+        );
+        const TABLES: [&str; 4] = ["messages", "events", "sessions", "users"];
+        println!(
+            "    raw COPY per table: {}",
+            per_table(&TABLES, &raw_tables)
+        );
+        for (k, (name, runs)) in [("default_pii", &r_pii), ("size-preserving", &r_size)]
+            .into_iter()
+            .enumerate()
+        {
             let d = median(runs.iter().map(data_s).collect());
             let whole = median(runs.iter().map(|r| r.duration_ms as f64 / 1000.0).collect());
             let r = &runs[0];
@@ -467,6 +589,21 @@ fn main() {
                 paired(whole_ratios.collect())
             );
             println!("    phases (median run): {}", phases(median_run(runs)));
+            let tables: Vec<Vec<(String, f64)>> = runs
+                .iter()
+                .map(|r| {
+                    r.tables
+                        .iter()
+                        .map(|t| (t.name.clone(), t.duration_ms as f64 / 1000.0))
+                        .collect()
+                })
+                .collect();
+            println!("    copy per table: {}", per_table(&TABLES, &tables));
+            println!(
+                "    CPU: data phase {}; whole sync {}",
+                cpu_of(&cpu[k]),
+                cpu_of(&cpu[3 + k])
+            );
         }
         println!(
             "peak RSS of this process during the syncs: {rss_sync:.1} MB (goal <= 64 MB; {start_rss:.1} MB resident at the start)"
@@ -474,6 +611,17 @@ fn main() {
         drop(pg);
     }
     if std::env::var("SYNC_BENCH_MYSQL").as_deref() != Ok("0") {
-        mysql_bench(&rt, users, parallelism);
+        if std::env::var("SYNC_BENCH_PG").as_deref() != Ok("0") {
+            // In a process of its own: what the PostgreSQL runs left resident (even after
+            // malloc_trim, about 20 MB) would count toward the MySQL sync's peak RSS.
+            let st = Command::new(std::env::current_exe().unwrap())
+                .args(std::env::args_os().skip(1))
+                .env("SYNC_BENCH_PG", "0")
+                .status()
+                .unwrap();
+            assert!(st.success(), "the MySQL benchmark failed");
+        } else {
+            mysql_bench(&rt, users, parallelism);
+        }
     }
 }
