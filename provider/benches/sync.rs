@@ -11,7 +11,9 @@
 //!
 //! Prints rows/s, MB/s, peak RSS and the ratios: times are medians of SYNC_BENCH_ROUNDS rounds
 //! (default 3); each ratio is the median of the rounds' own ratios (a sync against the
-//! baselines of its round), with their range. Not a test: nothing is asserted.
+//! baselines of its round), with their range. Also the CPU-seconds of this process and of the
+//! whole machine per run (and for the sync's data phase), and each table's copy time beside
+//! the raw pipe's: where the time goes, not only how much. Not a test: nothing is asserted.
 //!
 //!   cargo bench -p terraform-provider-staging --bench sync   (`make bench-sync`)
 //!   SYNC_BENCH_USERS=20000 cargo bench ... (≈100 MB; default 200000: 4.6 M rows, ≈860 MB)
