@@ -391,6 +391,34 @@ impl<S: BuildHasher> Transcoder<S> {
         }
     }
 
+    /// Constants the target server encoded for columns of types this module cannot encode
+    /// (binary format only; `encoded[i]` is column `i`'s value without its length). Columns
+    /// that have one no longer need the rule evaluated per row.
+    pub fn with_server_constants(mut self, encoded: &[Option<Vec<u8>>]) -> Self {
+        if self.format != Format::Binary {
+            return self;
+        }
+        for (i, bytes) in encoded.iter().enumerate() {
+            let (Some(bytes), None) = (bytes, &self.constants[i]) else {
+                continue;
+            };
+            if !self.tt.actions[i].as_ref().is_some_and(|a| a.is_constant()) {
+                continue;
+            }
+            let mut b = BytesMut::with_capacity(4 + bytes.len());
+            b.put_i32(bytes.len() as i32);
+            b.put_slice(bytes);
+            self.constants[i] = Some(Some(b.to_vec()));
+        }
+        self.evaluate = self
+            .tt
+            .actions
+            .iter()
+            .zip(&self.constants)
+            .any(|(a, c)| a.is_some() && c.is_none());
+        self
+    }
+
     /// Output waiting to be sent.
     pub fn pending(&self) -> usize {
         self.out.len()
@@ -948,6 +976,41 @@ mod tests {
             &tc.take()[..],
             b"1\tgeneric\\ttext\t\\N\tUntitled\n2\t\\N\t\\N\t\\N\n"
         );
+    }
+
+    #[test]
+    fn server_encoded_constants_are_written_as_given_and_keep_nulls() {
+        // An inet column (opaque here) with a fixed address, and an untouched bigint.
+        let t = tt(&[
+            ("id", None),
+            ("ip", Some(Transform::Fixed("192.0.2.1".into()))),
+        ]);
+        let inet = vec![2u8, 32, 0, 4, 192, 0, 2, 1];
+        let mut tc = Transcoder::new(
+            Format::Binary,
+            vec![BinType::Int8, BinType::Opaque],
+            t,
+            10,
+            RandomState::new(),
+        )
+        .with_server_constants(&[None, Some(inet.clone())]);
+        assert!(!tc.evaluate, "the only rule is now a written constant");
+        let mut src = BINARY_HEADER.to_vec();
+        src.extend([0u8; 8]);
+        src.extend(bin_row(&[
+            Some(&1i64.to_be_bytes()),
+            Some(&[2, 32, 0, 4, 10, 0, 0, 1]),
+        ]));
+        src.extend(bin_row(&[Some(&2i64.to_be_bytes()), None]));
+        src.extend((-1i16).to_be_bytes());
+        tc.push(&src).unwrap();
+        tc.finish().unwrap();
+        let mut want = BINARY_HEADER.to_vec();
+        want.extend([0u8; 8]);
+        want.extend(bin_row(&[Some(&1i64.to_be_bytes()), Some(&inet)]));
+        want.extend(bin_row(&[Some(&2i64.to_be_bytes()), None]));
+        want.extend((-1i16).to_be_bytes());
+        assert_eq!(&tc.take()[..], &want[..]);
     }
 
     #[test]

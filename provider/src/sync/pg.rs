@@ -1088,6 +1088,37 @@ struct Plan {
     formats: Vec<Format>,
     types: Vec<Vec<BinType>>,
     copied: Vec<Vec<String>>,
+    /// Per table, whether every copied column's type means the same on both servers.
+    portable: Vec<bool>,
+    /// Per table and copied column: a constant rule's value in the column type's binary
+    /// format, as the target server encoded it ([`encode_constants`]).
+    encoded: Vec<Vec<Option<Vec<u8>>>>,
+}
+
+impl Plan {
+    /// Binary COPY when every copied column means the same on both servers and every touched
+    /// one can be written: a type this engine encodes, NULL, or a constant the target encoded.
+    /// Otherwise text COPY, which is slower on both servers (every value parsed and printed).
+    fn format_of(&self, t: usize) -> Format {
+        let (tt, types, encoded) = (&self.transforms[t], &self.types[t], &self.encoded[t]);
+        let codable = (0..types.len()).all(|i| {
+            let constant = tt.actions[i].as_ref().and_then(|a| a.constant_output());
+            if tt.needs_text[i] {
+                // Its source value is read by a template or a hash.
+                return types[i].decodable();
+            }
+            match (&tt.actions[i], constant) {
+                (None, _) | (Some(_), Some(None)) => true,
+                (Some(_), Some(Some(_))) if encoded[i].is_some() => true,
+                (Some(_), _) => types[i].decodable(),
+            }
+        });
+        if self.portable[t] && codable {
+            Format::Binary
+        } else {
+            Format::Text
+        }
+    }
 }
 
 fn build_plan(cat: &PgCatalog, ss: &SourceSchema, rules: &RuleSet) -> Result<Plan, SyncError> {
@@ -1096,8 +1127,11 @@ fn build_plan(cat: &PgCatalog, ss: &SourceSchema, rules: &RuleSet) -> Result<Pla
         formats: Vec::new(),
         types: Vec::new(),
         copied: Vec::new(),
+        portable: Vec::new(),
+        encoded: Vec::new(),
     };
     for (t, st) in cat.tables.iter().zip(&ss.tables) {
+        // Zipped before filtering: `st.columns` lists every column, generated ones too.
         let cols: Vec<(&PgCol, &ColumnSchema)> = t
             .cols
             .iter()
@@ -1109,26 +1143,68 @@ fn build_plan(cat: &PgCatalog, ss: &SourceSchema, rules: &RuleSet) -> Result<Pla
             .map(|(c, sc)| (c.name.clone(), sc.plan.transform(), c.max_len))
             .collect();
         let tt = TableTransform::compile(&t.name, &spec, &st.primary_key, &rules.hash_key)?;
-        let types: Vec<BinType> = cols
-            .iter()
-            .map(|(c, _)| BinType::of(&c.typname, &c.typtype))
-            .collect();
-        let portable = cols.iter().all(|(c, _)| binary_portable(c));
-        let codable = (0..cols.len()).all(|i| {
-            let touched = tt.needs_text[i] || tt.actions[i].is_some();
-            !touched || types[i].decodable()
-        });
-        plan.formats.push(if portable && codable {
-            Format::Binary
-        } else {
-            Format::Text
-        });
+        plan.types.push(
+            cols.iter()
+                .map(|(c, _)| BinType::of(&c.typname, &c.typtype))
+                .collect(),
+        );
+        plan.portable
+            .push(cols.iter().all(|(c, _)| binary_portable(c)));
+        plan.encoded.push(vec![None; cols.len()]);
         plan.copied
             .push(cols.iter().map(|(c, _)| c.name.clone()).collect());
-        plan.types.push(types);
         plan.transforms.push(tt);
+        plan.formats.push(plan.format_of(plan.transforms.len() - 1));
     }
     Ok(plan)
+}
+
+/// The columns a sync copies, in order (generated columns are computed by the target).
+fn copied_columns(t: &PgTable) -> impl Iterator<Item = &PgCol> {
+    t.cols.iter().filter(|c| !c.generated)
+}
+
+/// A value as the server sent it in binary, whatever its type.
+struct RawValue(Vec<u8>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawValue {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawValue(raw.to_vec()))
+    }
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+/// Constant rules on columns of types this engine does not encode itself (an IP address for
+/// `inet`, a date for `timestamptz`...) get their value encoded once by the target server, so
+/// that their table still loads in binary. A value the type rejects is left alone: that table
+/// loads as text, and the load reports the value's column.
+async fn encode_constants(tgt: &Client, cat: &PgCatalog, plan: &mut Plan) {
+    for (t, table) in cat.tables.iter().enumerate() {
+        if !plan.portable[t] || plan.formats[t] == Format::Binary {
+            continue;
+        }
+        for (i, col) in copied_columns(table).enumerate() {
+            let tt = &plan.transforms[t];
+            let Some(Some(value)) = tt.actions[i].as_ref().and_then(|a| a.constant_output()) else {
+                continue;
+            };
+            if tt.needs_text[i] || plan.types[t][i].decodable() {
+                continue;
+            }
+            let sql = format!("SELECT $1::text::{}", col.type_sql);
+            if let Ok(row) = tgt.query_one(sql.as_str(), &[&value]).await {
+                if let Ok(RawValue(bytes)) = row.try_get::<_, RawValue>(0) {
+                    plan.encoded[t][i] = Some(bytes);
+                }
+            }
+        }
+        plan.formats[t] = plan.format_of(t);
+    }
 }
 
 pub(crate) async fn run(
@@ -1215,7 +1291,8 @@ async fn run_inner(
     }
     report.warnings.extend(ss.warnings.iter().cloned());
     report.columns_sanitized = ss.sanitized_columns();
-    let plan = build_plan(&cat, &ss, rules)?;
+    let mut plan = build_plan(&cat, &ss, rules)?;
+    encode_constants(&tgt, &cat, &mut plan).await;
     phase(&mut report, "plan", ts);
 
     // 3. Shadow schema on the target (dropping a stale one a killed run left behind).
@@ -1700,7 +1777,8 @@ async fn copy_table(
             tt,
             opts.leak_probe_limit,
             hasher.clone(),
-        );
+        )
+        .with_server_constants(&plan.encoded[job.idx]);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| db_err(ctx("reading"), e))?;
             tc.push(&chunk).map_err(|m| SyncError::Database {
