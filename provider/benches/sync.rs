@@ -26,6 +26,9 @@ use futures::{pin_mut, SinkExt, StreamExt};
 use stagecraft_testkit::databases::{MariaDb, Postgres, ADMIN_USER, PG_BIN};
 use terraform_provider_staging::sync::{self, PiiPolicy, RuleSet, SyncOptions, Transform};
 
+/// The dataset's tables, biggest first (the order the raw pipe copies them in, as the sync does).
+const TABLES: [&str; 4] = ["messages", "events", "sessions", "users"];
+
 /// `gen.sql` from the research notes, in spirit: no random(), so every run is byte-identical.
 fn dataset(n: u64) -> String {
     format!(
@@ -149,14 +152,23 @@ fn cpu_since(start: (f64, f64)) -> (f64, f64) {
     (now.0 - start.0, now.1 - start.1)
 }
 
-/// A sync, with the CPU it used up to the landing of its last table (its data phase: there
-/// are `tables` of them) and in all.
+/// One rule set's syncs, with the CPU (this process, machine) of each one's data phase and of
+/// the whole run.
+struct SyncRuns {
+    name: &'static str,
+    rules: RuleSet,
+    reports: Vec<sync::SyncReport>,
+    cpu_data: Vec<(f64, f64)>,
+    cpu_whole: Vec<(f64, f64)>,
+}
+
+/// A sync, with the CPU it used up to the landing of its last table (its data phase) and in
+/// all.
 fn measured_sync(
     rt: &tokio::runtime::Runtime,
     urls: (&str, &str),
     rules: &RuleSet,
     opts: &SyncOptions,
-    tables: usize,
 ) -> (sync::SyncReport, (f64, f64), (f64, f64)) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = SyncOptions {
@@ -169,7 +181,7 @@ fn measured_sync(
         while let Some(p) = rx.recv().await {
             if let sync::Progress::TableLoaded { .. } = p {
                 landed += 1;
-                if landed == tables {
+                if landed == TABLES.len() {
                     at = Some(cpu_since(start));
                 }
             }
@@ -252,7 +264,7 @@ async fn raw_copy(pg: &Postgres, parallelism: usize) -> (Duration, Vec<(String, 
     pg.psql_script("rawcopy", &String::from_utf8_lossy(&schema.stdout))
         .unwrap();
     let t0 = Instant::now();
-    let by_size = std::collections::VecDeque::from(["messages", "events", "sessions", "users"]);
+    let by_size = std::collections::VecDeque::from(TABLES);
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(by_size));
     let per_table = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -517,29 +529,37 @@ fn main() {
         let src = pg.admin_url("prod");
         let tgt = pg.admin_url("staging");
         let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
-        let (mut r_pii, mut r_size, mut raws, mut dumps) = (vec![], vec![], vec![], vec![]);
+        let mut syncs = [
+            ("default_pii", pii),
+            ("size-preserving", size_preserving_rules()),
+        ]
+        .map(|(name, rules)| SyncRuns {
+            name,
+            rules,
+            reports: vec![],
+            cpu_data: vec![],
+            cpu_whole: vec![],
+        });
+        let (mut raws, mut dumps, mut raw_tables) = (vec![], vec![], vec![]);
+        let (mut cpu_raw, mut cpu_dump) = (vec![], vec![]);
         let (mut rss_sync, mut start_rss): (f64, f64) = (0.0, 0.0);
-        let mut raw_tables = Vec::new();
-        // CPU seconds (this process, machine) per run: the syncs' data phases (default_pii,
-        // size-preserving), the raw pipe, the syncs whole, pg_dump | psql.
-        let mut cpu: [Vec<(f64, f64)>; 6] = Default::default();
         for _ in 0..rounds() {
-            for (k, rules) in [&pii, &size_preserving_rules()].into_iter().enumerate() {
+            for s in &mut syncs {
                 start_rss = start_rss.max(reset_peak_rss());
-                let (r, data, whole) = measured_sync(&rt, (&src, &tgt), rules, &opts, 4);
-                [&mut r_pii, &mut r_size][k].push(r);
-                cpu[k].push(data);
-                cpu[3 + k].push(whole);
+                let (r, data, whole) = measured_sync(&rt, (&src, &tgt), &s.rules, &opts);
+                s.reports.push(r);
+                s.cpu_data.push(data);
+                s.cpu_whole.push(whole);
                 rss_sync = rss_sync.max(peak_rss_mb());
             }
             let c = cpu_s();
             let (took, tables) = rt.block_on(raw_copy(&pg, parallelism));
             raws.push(took.as_secs_f64());
             raw_tables.push(tables);
-            cpu[2].push(cpu_since(c));
+            cpu_raw.push(cpu_since(c));
             let c = cpu_s();
             dumps.push(dump_restore(&pg).as_secs_f64());
-            cpu[5].push(cpu_since(c));
+            cpu_dump.push(cpu_since(c));
         }
         let cpu_of = |runs: &[(f64, f64)]| {
             format!(
@@ -550,7 +570,7 @@ fn main() {
         };
         let (raw, dump) = (median(raws.clone()), median(dumps.clone()));
         let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
-        println!("medians of {} rounds", r_pii.len());
+        println!("medians of {} rounds", raws.len());
         println!(
             "raw binary COPY pipe:            {raw:7.2} s  {:>10.0} rows/s",
             rows as f64 / raw
@@ -558,18 +578,15 @@ fn main() {
         println!("pg_dump | psql:                  {dump:7.2} s");
         println!(
             "    CPU: raw COPY pipe {}; pg_dump | psql {}",
-            cpu_of(&cpu[2]),
-            cpu_of(&cpu[5])
+            cpu_of(&cpu_raw),
+            cpu_of(&cpu_dump)
         );
-        const TABLES: [&str; 4] = ["messages", "events", "sessions", "users"];
         println!(
             "    raw COPY per table: {}",
             per_table(&TABLES, &raw_tables)
         );
-        for (k, (name, runs)) in [("default_pii", &r_pii), ("size-preserving", &r_size)]
-            .into_iter()
-            .enumerate()
-        {
+        for s in &syncs {
+            let (name, runs) = (s.name, &s.reports);
             let d = median(runs.iter().map(data_s).collect());
             let whole = median(runs.iter().map(|r| r.duration_ms as f64 / 1000.0).collect());
             let r = &runs[0];
@@ -603,8 +620,8 @@ fn main() {
             println!("    copy per table: {}", per_table(&TABLES, &tables));
             println!(
                 "    CPU: data phase {}; whole sync {}",
-                cpu_of(&cpu[k]),
-                cpu_of(&cpu[3 + k])
+                cpu_of(&s.cpu_data),
+                cpu_of(&s.cpu_whole)
             );
         }
         println!(

@@ -326,12 +326,15 @@ pub(crate) struct Transcoder<S: BuildHasher> {
 }
 
 impl<S: BuildHasher> Transcoder<S> {
+    /// `server_constants[i]`: column `i`'s constant as the target server encoded it in binary
+    /// (without its length), for types this module has no encoder for; may be empty.
     pub fn new(
         format: Format,
         types: Vec<BinType>,
         tt: TableTransform,
         probe_limit: usize,
         hasher: S,
+        server_constants: &[Option<Vec<u8>>],
     ) -> Self {
         let n = types.len();
         let probes = tt
@@ -345,17 +348,23 @@ impl<S: BuildHasher> Transcoder<S> {
             .actions
             .iter()
             .zip(&types)
-            .map(|(a, ty)| {
+            .enumerate()
+            .map(|(i, (a, ty))| {
                 let value = a.as_ref()?.constant_output()?;
                 let Some(v) = value else {
                     return Some(None);
                 };
                 let mut b = BytesMut::new();
-                match format {
+                match (format, server_constants.get(i)) {
+                    // Encoded by the target server (a type this module has no encoder for).
+                    (Format::Binary, Some(Some(bytes))) => {
+                        b.put_i32(bytes.len() as i32);
+                        b.put_slice(bytes);
+                    }
                     // A value the column's type cannot hold stays on the per-row path, which
                     // reports it.
-                    Format::Binary => ty.encode(&v, &mut b).ok()?,
-                    Format::Text => text_escape(&v, &mut b),
+                    (Format::Binary, _) => ty.encode(&v, &mut b).ok()?,
+                    (Format::Text, _) => text_escape(&v, &mut b),
                 }
                 Some(Some(b.to_vec()))
             })
@@ -389,34 +398,6 @@ impl<S: BuildHasher> Transcoder<S> {
             fields: Vec::with_capacity(n),
             results: vec![None; n],
         }
-    }
-
-    /// Constants the target server encoded for columns of types this module cannot encode
-    /// (binary format only; `encoded[i]` is column `i`'s value without its length). Columns
-    /// that have one no longer need the rule evaluated per row.
-    pub fn with_server_constants(mut self, encoded: &[Option<Vec<u8>>]) -> Self {
-        if self.format != Format::Binary {
-            return self;
-        }
-        for (i, bytes) in encoded.iter().enumerate() {
-            let (Some(bytes), None) = (bytes, &self.constants[i]) else {
-                continue;
-            };
-            if !self.tt.actions[i].as_ref().is_some_and(|a| a.is_constant()) {
-                continue;
-            }
-            let mut b = BytesMut::with_capacity(4 + bytes.len());
-            b.put_i32(bytes.len() as i32);
-            b.put_slice(bytes);
-            self.constants[i] = Some(Some(b.to_vec()));
-        }
-        self.evaluate = self
-            .tt
-            .actions
-            .iter()
-            .zip(&self.constants)
-            .any(|(a, c)| a.is_some() && c.is_none());
-        self
     }
 
     /// Output waiting to be sent.
@@ -892,7 +873,7 @@ mod tests {
             ("avatar", Some(Transform::Null)),
         ]);
         let types = vec![BinType::Int8, BinType::Text, BinType::Opaque, BinType::Text];
-        let mut tc = Transcoder::new(Format::Binary, types, t, 10, RandomState::new());
+        let mut tc = Transcoder::new(Format::Binary, types, t, 10, RandomState::new(), &[]);
         let mut src = BINARY_HEADER.to_vec();
         src.extend([0u8; 8]);
         src.extend(bin_row(&[
@@ -933,7 +914,14 @@ mod tests {
             ("title", Some(Transform::Template("Untitled".into()))),
         ]);
         let types = vec![BinType::Int8, BinType::Text, BinType::Text, BinType::Text];
-        let mut tc = Transcoder::new(Format::Binary, types, t.clone(), 10, RandomState::new());
+        let mut tc = Transcoder::new(
+            Format::Binary,
+            types,
+            t.clone(),
+            10,
+            RandomState::new(),
+            &[],
+        );
         assert!(
             !tc.evaluate,
             "only constant rules: nothing to evaluate per row"
@@ -968,7 +956,7 @@ mod tests {
         assert_eq!(&tc.take()[..], &expect[..]);
 
         let types = vec![BinType::Opaque; 4];
-        let mut tc = Transcoder::new(Format::Text, types, t, 10, RandomState::new());
+        let mut tc = Transcoder::new(Format::Text, types, t, 10, RandomState::new(), &[]);
         tc.push(b"1\tsecret\thttp://m\tt\n2\t\\N\tx\t\\N\n")
             .unwrap();
         tc.finish().unwrap();
@@ -992,8 +980,8 @@ mod tests {
             t,
             10,
             RandomState::new(),
-        )
-        .with_server_constants(&[None, Some(inet.clone())]);
+            &[None, Some(inet.clone())],
+        );
         assert!(!tc.evaluate, "the only rule is now a written constant");
         let mut src = BINARY_HEADER.to_vec();
         src.extend([0u8; 8]);
@@ -1022,6 +1010,7 @@ mod tests {
             t,
             10,
             RandomState::new(),
+            &[],
         );
         let mut src = BINARY_HEADER.to_vec();
         src.extend([0u8; 8]);
@@ -1045,6 +1034,7 @@ mod tests {
             t,
             10,
             RandomState::new(),
+            &[],
         );
         tc.push(b"4\tBob\\tSmith\n5\tX\n6\t\\N\n").unwrap();
         tc.finish().unwrap();

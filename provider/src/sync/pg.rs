@@ -1085,7 +1085,6 @@ struct TableResult {
 #[derive(Clone)]
 struct Plan {
     transforms: Vec<TableTransform>,
-    formats: Vec<Format>,
     types: Vec<Vec<BinType>>,
     copied: Vec<Vec<String>>,
     /// Per table, whether every copied column's type means the same on both servers.
@@ -1124,7 +1123,6 @@ impl Plan {
 fn build_plan(cat: &PgCatalog, ss: &SourceSchema, rules: &RuleSet) -> Result<Plan, SyncError> {
     let mut plan = Plan {
         transforms: Vec::new(),
-        formats: Vec::new(),
         types: Vec::new(),
         copied: Vec::new(),
         portable: Vec::new(),
@@ -1154,7 +1152,6 @@ fn build_plan(cat: &PgCatalog, ss: &SourceSchema, rules: &RuleSet) -> Result<Pla
         plan.copied
             .push(cols.iter().map(|(c, _)| c.name.clone()).collect());
         plan.transforms.push(tt);
-        plan.formats.push(plan.format_of(plan.transforms.len() - 1));
     }
     Ok(plan)
 }
@@ -1185,7 +1182,7 @@ impl<'a> tokio_postgres::types::FromSql<'a> for RawValue {
 /// loads as text, and the load reports the value's column.
 async fn encode_constants(tgt: &Client, cat: &PgCatalog, plan: &mut Plan) {
     for (t, table) in cat.tables.iter().enumerate() {
-        if !plan.portable[t] || plan.formats[t] == Format::Binary {
+        if !plan.portable[t] || plan.format_of(t) == Format::Binary {
             continue;
         }
         for (i, col) in copied_columns(table).enumerate() {
@@ -1203,7 +1200,6 @@ async fn encode_constants(tgt: &Client, cat: &PgCatalog, plan: &mut Plan) {
                 }
             }
         }
-        plan.formats[t] = plan.format_of(t);
     }
 }
 
@@ -1718,7 +1714,7 @@ async fn copy_table(
 ) -> Result<TableResult, SyncError> {
     let t0 = Instant::now();
     let t = &cat.tables[job.idx];
-    let format = plan.formats[job.idx];
+    let format = plan.format_of(job.idx);
     let cols = &plan.copied[job.idx];
     let tt = plan.transforms[job.idx].clone();
     let sanitized: Vec<String> = cols
@@ -1777,8 +1773,8 @@ async fn copy_table(
             tt,
             opts.leak_probe_limit,
             hasher.clone(),
-        )
-        .with_server_constants(&plan.encoded[job.idx]);
+            &plan.encoded[job.idx],
+        );
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| db_err(ctx("reading"), e))?;
             tc.push(&chunk).map_err(|m| SyncError::Database {

@@ -93,7 +93,6 @@ pub enum RuleOrigin {
 /// The key for [`Transform::Hash`]. Never printed.
 #[derive(Clone)]
 pub struct HashKey {
-    key: Vec<u8>,
     /// The MAC with the key already absorbed: each value's MAC starts from a copy of it rather
     /// than hashing the padded key again (half of the compressions for a short value).
     keyed: HmacSha256,
@@ -101,9 +100,8 @@ pub struct HashKey {
 
 impl HashKey {
     pub fn new(key: impl Into<Vec<u8>>) -> Self {
-        let key = key.into();
-        let keyed = HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length");
-        HashKey { key, keyed }
+        let keyed = HmacSha256::new_from_slice(&key.into()).expect("HMAC takes keys of any length");
+        HashKey { keyed }
     }
     /// A random key: consistent within one process, different in the next, so hashed values
     /// are not stable across runs. Pass a stored key for run-to-run determinism.
@@ -113,14 +111,6 @@ impl HashKey {
         HashKey::new(k)
     }
 }
-
-impl PartialEq for HashKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl Eq for HashKey {}
 
 impl fmt::Debug for HashKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
