@@ -25,6 +25,23 @@ use super::{
 
 /// Output buffered per table before it is handed to the target connection.
 const FLUSH_BYTES: usize = 256 * 1024;
+
+/// Session settings of the target connections that load, index and check the shadow tables.
+/// - `synchronous_commit = off`: a crash before the swap loses nothing worth keeping (the
+///   shadow is dropped and the sync fails), so no commit waits for its WAL flush.
+/// - No parallel workers for index builds and queries: `parallelism` is how many backends the
+///   sync keeps busy on the target, and every one of them already has work; helpers beside
+///   them only compete for the same cores (measured: a parallel build of the benchmark's
+///   biggest index took 20-40% more CPU-seconds than a serial one).
+/// - `maintenance_work_mem` raised to 256 MB (never lowered): an index of a few million rows
+///   sorts in memory instead of spilling to temporary files, as pg_restore's documentation
+///   advises for bulk loads. It is an upper bound per connection, used only by a sort that
+///   needs it.
+const WORKER_SETTINGS: &str = "SET synchronous_commit = off; \
+    SET max_parallel_maintenance_workers = 0; SET max_parallel_workers_per_gather = 0; \
+    SELECT set_config('maintenance_work_mem', '256MB', false) \
+    WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 256 * 1024 * 1024;";
+
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1).
 const MAX_IDENT: usize = 63;
 
@@ -1075,7 +1092,9 @@ struct TableJob {
 struct TableResult {
     idx: usize,
     report: TableReport,
-    probes: Vec<ProbeSet>,
+    /// The leak probes' source samples, unsealed: the table's check takes and seals them, so
+    /// that their sorting does not hold up the copy's end.
+    probes: std::sync::Mutex<Vec<ProbeSet>>,
     /// Every probed column's rule gives the same output on every row.
     constant_probes: bool,
     format: Format,
@@ -1437,7 +1456,7 @@ async fn load_verify_swap(
         exec(
             &w,
             &format!(
-                "SET search_path = {}, pg_catalog; SET synchronous_commit = off;",
+                "SET search_path = {}, pg_catalog; {WORKER_SETTINGS}",
                 qi(shadow)
             ),
             "preparing a target connection",
@@ -1533,8 +1552,15 @@ async fn load_verify_swap(
                             .find(|r| r.idx == idx)
                             .cloned()
                             .expect("a table is checked after its copy");
+                        let mut probes = std::mem::take(
+                            &mut *r.probes.lock().expect("nothing panics holding the probes"),
+                        );
+                        for p in &mut probes {
+                            p.seal();
+                        }
                         let found =
-                            verify_data(&wtgt, shadow, &cat.tables[idx], &r, &hasher).await?;
+                            verify_data(&wtgt, shadow, &cat.tables[idx], &r, &probes, &hasher)
+                                .await?;
                         checks.lock().await.push((idx, found));
                     }
                     Next::Analyze(idx) => {
@@ -1817,7 +1843,7 @@ async fn copy_table(
     Ok(TableResult {
         idx: job.idx,
         report,
-        probes,
+        probes: std::sync::Mutex::new(probes),
         constant_probes,
         format,
         copied_cols: cols.clone(),
@@ -2039,6 +2065,7 @@ async fn verify_data(
     shadow: &str,
     t: &PgTable,
     r: &TableResult,
+    samples: &[ProbeSet],
     hasher: &ProbeHasher,
 ) -> Result<TableChecks, SyncError> {
     let mut counted: Option<u64> = None;
@@ -2046,8 +2073,8 @@ async fn verify_data(
     // Leak probe: stream the sanitized target columns (one scan of the table for all of them)
     // and look their values up among the source values remembered during the copy. Reports
     // counts only, never values.
-    if !r.probes.is_empty() {
-        let cols: Vec<&String> = r.probes.iter().map(|p| &r.copied_cols[p.column]).collect();
+    if !samples.is_empty() {
+        let cols: Vec<&String> = samples.iter().map(|p| &r.copied_cols[p.column]).collect();
         let fmt = match r.format {
             Format::Binary => "binary",
             Format::Text => "text",
@@ -2081,7 +2108,7 @@ async fn verify_data(
             scanner
                 .push(&chunk, &mut |n, v| {
                     if n < k {
-                        let hit = r.probes[n].contains(hash_bytes(hasher, v));
+                        let hit = samples[n].contains(hash_bytes(hasher, v));
                         if !r.constant_probes {
                             scanned[n] += 1;
                             hits[n] += u64::from(hit);
@@ -2119,7 +2146,7 @@ async fn verify_data(
         } else {
             scanner.rows
         });
-        for (n, p) in r.probes.iter().enumerate() {
+        for (n, p) in samples.iter().enumerate() {
             probes.push(p.check(&t.name, cols[n], hits[n], scanned[n]));
         }
     }

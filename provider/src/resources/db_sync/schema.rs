@@ -73,7 +73,7 @@ pub fn schema() -> Schema {
         .attr(a("unsanitized_pii", Type::String, OptionalComputed, "`error` (default): a column that looks like PII and has no rule fails the plan; `warn`: it is copied and reported."))
         .attr(a("hash_key_wo", Type::String, Optional, "Key for `hash` rules, write-only. Without it each sync uses a fresh random key.").write_only().sensitive())
         .attr(a("triggers", Type::map(Type::String), Optional, "Any change re-runs the sync (e.g. a date or a release tag)."))
-        .attr(a("parallelism", Type::Number, OptionalComputed, "Tables copied at once (default 2). A sync holds, to the source, this many connections plus one (PostgreSQL) or one (MySQL); to the target, this many plus one (PostgreSQL) or plus two (MySQL: one more checks each table as it lands)."))
+        .attr(a("parallelism", Type::Number, OptionalComputed, "Tables copied at once (default 2). A sync holds, to the source, this many connections plus one (PostgreSQL) or one (MySQL); to the target, this many plus one (PostgreSQL) or plus two (MySQL: one more checks each table as it lands). On PostgreSQL each of them may use up to 256 MB of the target server's memory to sort an index (maintenance_work_mem is raised to that, never lowered) and starts no parallel workers, so this is also how many cores the sync keeps busy on the target."))
         .attr(a("backup_retention", Type::Number, OptionalComputed, "Previous staging data sets kept as backups (default 1)."))
         .attr(a("columns", Type::map(Type::String), Computed, "Every source column (`table.column`) and what the sync does to it."))
         .attr(a("last_synced_at", Type::String, Computed, "When the last sync finished (RFC 3339)."))
