@@ -10,7 +10,7 @@
 //! database (SYNC_BENCH_MYSQL=0 skips it; SYNC_BENCH_PG=0 skips PostgreSQL).
 //!
 //! Prints rows/s, MB/s, peak RSS and the ratios: times are medians of SYNC_BENCH_ROUNDS rounds
-//! (default 3); each ratio is the median of the rounds' own ratios (a sync against the
+//! (default 5); each ratio is the median of the rounds' own ratios (a sync against the
 //! baselines of its round), with their range. Also the CPU-seconds of this process and of the
 //! whole machine per run (and for the sync's data phase), and each table's copy time beside
 //! the raw pipe's: where the time goes, not only how much. Not a test: nothing is asserted.
@@ -65,14 +65,16 @@ ANALYZE;
     )
 }
 
-/// How many times each measurement is taken (`SYNC_BENCH_ROUNDS`, default 3); the figures are
+/// How many times each measurement is taken (`SYNC_BENCH_ROUNDS`, default 5); the figures are
 /// medians, and the rounds interleave the sync and its baselines so that drift on a shared
-/// machine hits both alike.
+/// machine hits both alike. Five, not three: with three, one slow round (this machine's speed
+/// drifts by up to 40% within minutes) moved a median ratio by as much as the distance to its
+/// goal.
 fn rounds() -> usize {
     std::env::var("SYNC_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(5)
         .max(1)
 }
 

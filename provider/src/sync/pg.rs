@@ -34,11 +34,15 @@ const FLUSH_BYTES: usize = 256 * 1024;
 ///   them only compete for the same cores (measured: a parallel build of the benchmark's
 ///   biggest index took 20-40% more CPU-seconds than a serial one).
 /// - `maintenance_work_mem` raised to 256 MB (never lowered): an index of a few million rows
-///   sorts in memory instead of spilling to temporary files, as pg_restore's documentation
-///   advises for bulk loads. It is an upper bound per connection, used only by a sort that
+///   sorts in memory instead of spilling to temporary files, as PostgreSQL's guide to
+///   populating a database advises. It is an upper bound per connection, used only by a sort that
 ///   needs it.
+///
+/// The parallel settings are set through `pg_settings`, so a server that lacks one (parallel
+/// index builds came in PostgreSQL 11) is not refused over a tuning.
 const WORKER_SETTINGS: &str = "SET synchronous_commit = off; \
-    SET max_parallel_maintenance_workers = 0; SET max_parallel_workers_per_gather = 0; \
+    SELECT set_config(name, '0', false) FROM pg_settings \
+    WHERE name IN ('max_parallel_maintenance_workers', 'max_parallel_workers_per_gather'); \
     SELECT set_config('maintenance_work_mem', '256MB', false) \
     WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 256 * 1024 * 1024;";
 

@@ -750,17 +750,28 @@ fn hmac(key: &HashKey, input: &[u8], counter: u32) -> [u8; 32] {
 /// `n` lowercase hex characters derived from the input (longer than one MAC by chaining a
 /// counter).
 fn hex_stream(key: &HashKey, input: &[u8], n: usize) -> String {
-    let mut s = String::with_capacity(n + 64);
+    let mut s = String::with_capacity(n);
+    push_hex(&mut s, key, input, n);
+    s
+}
+
+/// Appends [`hex_stream`]'s `n` characters to `out` (no string of its own per value).
+fn push_hex(out: &mut String, key: &HashKey, input: &[u8], n: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut left = n;
     let mut counter = 0;
-    while s.len() < n {
+    while left > 0 {
         for b in hmac(key, input, counter) {
-            s.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
-            s.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
+            for nibble in [b >> 4, b & 15] {
+                if left == 0 {
+                    return;
+                }
+                out.push(char::from(HEX[usize::from(nibble)]));
+                left -= 1;
+            }
         }
         counter += 1;
     }
-    s.truncate(n);
-    s
 }
 
 /// `n` decimal digits derived from the input (rejection sampling keeps them uniform).
@@ -782,7 +793,11 @@ fn digit_stream(key: &HashKey, input: &[u8], n: usize) -> Vec<u8> {
 pub fn hash_value(key: &HashKey, input: &str, max_len: Option<usize>) -> String {
     let bytes = input.as_bytes();
     let out = if looks_like_email(input) {
-        format!("u_{}@example.com", hex_stream(key, bytes, 16))
+        let mut s = String::with_capacity(30);
+        s.push_str("u_");
+        push_hex(&mut s, key, bytes, 16);
+        s.push_str("@example.com");
+        s
     } else if looks_like_uuid(input) {
         let h = hex_stream(key, bytes, 32);
         // Version 4 / RFC 4122 variant bits, so uuid-typed columns and validators accept it.
@@ -810,12 +825,11 @@ pub fn hash_value(key: &HashKey, input: &str, max_len: Option<usize>) -> String 
             })
             .collect()
     } else if bytes.len() >= 8 && bytes.iter().all(u8::is_ascii_hexdigit) {
-        let h = hex_stream(key, bytes, bytes.len());
+        let mut h = hex_stream(key, bytes, bytes.len());
         if bytes.iter().any(u8::is_ascii_uppercase) && !bytes.iter().any(u8::is_ascii_lowercase) {
-            h.to_ascii_uppercase()
-        } else {
-            h
+            h.make_ascii_uppercase();
         }
+        h
     } else if !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit) {
         let mut d = digit_stream(key, bytes, bytes.len());
         if bytes[0] != b'0' && d[0] == b'0' {
@@ -823,10 +837,16 @@ pub fn hash_value(key: &HashKey, input: &str, max_len: Option<usize>) -> String 
         }
         String::from_utf8(d).expect("ascii digits")
     } else {
-        format!("h_{}", hex_stream(key, bytes, 24))
+        let mut s = String::with_capacity(26);
+        s.push_str("h_");
+        push_hex(&mut s, key, bytes, 24);
+        s
     };
     match max_len {
-        Some(n) if out.chars().count() > n && n > 0 => out.chars().take(n).collect(),
+        // A string of at most n bytes has at most n characters: only longer ones are counted.
+        Some(n) if n > 0 && out.len() > n && out.chars().count() > n => {
+            out.chars().take(n).collect()
+        }
         _ => out,
     }
 }
@@ -1027,13 +1047,9 @@ impl TableTransform {
             *slot = None;
         }
         let mut id: Option<String> = None;
+        // Source values as text, decoded once per row and borrowed by every rule that reads
+        // them (a value can feed its own hash and several templates).
         let mut source_cache: Vec<Option<Option<String>>> = vec![None; self.actions.len()];
-        let mut source = |i: usize, cache: &mut Vec<Option<Option<String>>>| -> Option<String> {
-            if cache[i].is_none() {
-                cache[i] = Some(text(i));
-            }
-            cache[i].clone().flatten()
-        };
         for &i in &self.order {
             if is_null(i) {
                 out[i] = Some(None);
@@ -1043,9 +1059,8 @@ impl TableTransform {
                 Compiled::Null => None,
                 Compiled::Fixed(v) => Some(v.clone()),
                 Compiled::RandomHex(n) => Some(random_hex(*n)),
-                Compiled::Hash { max_len } => {
-                    source(i, &mut source_cache).map(|s| hash_value(&self.hash_key, &s, *max_len))
-                }
+                Compiled::Hash { max_len } => source(&mut source_cache, text, i)
+                    .map(|s| hash_value(&self.hash_key, s, *max_len)),
                 Compiled::Template(pieces) => {
                     let mut s = String::new();
                     for p in pieces {
@@ -1059,7 +1074,9 @@ impl TableTransform {
                                         self.id_cols
                                             .iter()
                                             .map(|&k| {
-                                                source(k, &mut source_cache).unwrap_or_default()
+                                                source(&mut source_cache, text, k)
+                                                    .unwrap_or_default()
+                                                    .to_owned()
                                             })
                                             .collect::<Vec<_>>()
                                             .join("-")
@@ -1072,8 +1089,8 @@ impl TableTransform {
                                     if let Some(Some(v)) = &out[*j] {
                                         s.push_str(v);
                                     }
-                                } else if let Some(v) = source(*j, &mut source_cache) {
-                                    s.push_str(&v);
+                                } else if let Some(v) = source(&mut source_cache, text, *j) {
+                                    s.push_str(v);
                                 }
                             }
                         }
@@ -1084,6 +1101,16 @@ impl TableTransform {
             out[i] = Some(v);
         }
     }
+}
+
+/// Column `i`'s source value as text (`None`: NULL or not decodable), decoded on first use
+/// and kept in `cache` for the rest of the row.
+fn source<'c>(
+    cache: &'c mut [Option<Option<String>>],
+    text: &mut dyn FnMut(usize) -> Option<String>,
+    i: usize,
+) -> Option<&'c str> {
+    cache[i].get_or_insert_with(|| text(i)).as_deref()
 }
 
 #[cfg(test)]
@@ -1202,6 +1229,12 @@ mod tests {
             hash_value(&k, "alice@corp.com", None),
             "u_21e875905b213b14@example.com"
         );
+        assert_eq!(
+            hash_value(&k, "some free text", None),
+            "h_4ee11d2de451bad7cf9e7fe0"
+        );
+        // Upper-case hex stays upper-case hex of the same length.
+        assert_eq!(hash_value(&k, "ABCDEF0123456789", None), "7AB291332FFC1617");
     }
 
     #[test]
