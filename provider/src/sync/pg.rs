@@ -1124,22 +1124,38 @@ impl Plan {
     fn format_of(&self, t: usize) -> Format {
         let (tt, types, encoded) = (&self.transforms[t], &self.types[t], &self.encoded[t]);
         let codable = (0..types.len()).all(|i| {
-            let constant = tt.actions[i].as_ref().and_then(|a| a.constant_output());
             if tt.needs_text[i] {
                 // Its source value is read by a template or a hash.
                 return types[i].decodable();
             }
-            match (&tt.actions[i], constant) {
-                (None, _) | (Some(_), Some(None)) => true,
-                (Some(_), Some(Some(_))) if encoded[i].is_some() => true,
-                (Some(_), _) => types[i].decodable(),
+            let Some(action) = &tt.actions[i] else {
+                return true;
+            };
+            if action.constant_output() == Some(None) {
+                return true;
             }
+            if self.constant_for_server(t, i).is_some() {
+                return encoded[i].is_some();
+            }
+            types[i].decodable()
         });
         if self.portable[t] && codable {
             Format::Binary
         } else {
             Format::Text
         }
+    }
+
+    /// The value column `i` of table `t` gets on every row, when only the target server can
+    /// write it in binary: a constant rule (not NULL) on a type this engine has no encoder for,
+    /// and no other rule reads the source value. [`encode_constants`] asks the target for
+    /// exactly these, and [`Plan::format_of`] loads the table in binary once it has them.
+    fn constant_for_server(&self, t: usize, i: usize) -> Option<String> {
+        let tt = &self.transforms[t];
+        if tt.needs_text[i] || self.types[t][i].decodable() {
+            return None;
+        }
+        tt.actions[i].as_ref()?.constant_output()?
     }
 }
 
@@ -1204,24 +1220,26 @@ impl<'a> tokio_postgres::types::FromSql<'a> for RawValue {
 /// that their table still loads in binary. A value the type rejects is left alone: that table
 /// loads as text, and the load reports the value's column.
 async fn encode_constants(tgt: &Client, cat: &PgCatalog, plan: &mut Plan) {
+    // The same type and value in several tables (a fixed address in two of them) is asked once.
+    let mut asked: HashMap<(String, String), Option<Vec<u8>>> = HashMap::new();
     for (t, table) in cat.tables.iter().enumerate() {
         if !plan.portable[t] || plan.format_of(t) == Format::Binary {
             continue;
         }
         for (i, col) in copied_columns(table).enumerate() {
-            let tt = &plan.transforms[t];
-            let Some(Some(value)) = tt.actions[i].as_ref().and_then(|a| a.constant_output()) else {
+            let Some(value) = plan.constant_for_server(t, i) else {
                 continue;
             };
-            if tt.needs_text[i] || plan.types[t][i].decodable() {
-                continue;
+            let key = (col.type_sql.clone(), value);
+            if !asked.contains_key(&key) {
+                let sql = format!("SELECT $1::text::{}", col.type_sql);
+                let bytes = match tgt.query_one(sql.as_str(), &[&key.1]).await {
+                    Ok(row) => row.try_get::<_, RawValue>(0).ok().map(|RawValue(b)| b),
+                    Err(_) => None,
+                };
+                asked.insert(key.clone(), bytes);
             }
-            let sql = format!("SELECT $1::text::{}", col.type_sql);
-            if let Ok(row) = tgt.query_one(sql.as_str(), &[&value]).await {
-                if let Ok(RawValue(bytes)) = row.try_get::<_, RawValue>(0) {
-                    plan.encoded[t][i] = Some(bytes);
-                }
-            }
+            plan.encoded[t][i] = asked[&key].clone();
         }
     }
 }
