@@ -1131,13 +1131,8 @@ impl Plan {
             let Some(action) = &tt.actions[i] else {
                 return true;
             };
-            if action.constant_output() == Some(None) {
-                return true;
-            }
-            if self.constant_for_server(t, i).is_some() {
-                return encoded[i].is_some();
-            }
-            types[i].decodable()
+            // NULL needs no encoder; a constant the target encoded is written as it gave it.
+            action.constant_output() == Some(None) || types[i].decodable() || encoded[i].is_some()
         });
         if self.portable[t] && codable {
             Format::Binary
@@ -1149,7 +1144,7 @@ impl Plan {
     /// The value column `i` of table `t` gets on every row, when only the target server can
     /// write it in binary: a constant rule (not NULL) on a type this engine has no encoder for,
     /// and no other rule reads the source value. [`encode_constants`] asks the target for
-    /// exactly these, and [`Plan::format_of`] loads the table in binary once it has them.
+    /// exactly these; `encoded` holds what it answered.
     fn constant_for_server(&self, t: usize, i: usize) -> Option<String> {
         let tt = &self.transforms[t];
         if tt.needs_text[i] || self.types[t][i].decodable() {
@@ -1574,15 +1569,8 @@ async fn load_verify_swap(
                             .find(|r| r.idx == idx)
                             .cloned()
                             .expect("a table is checked after its copy");
-                        let mut probes = std::mem::take(
-                            &mut *r.probes.lock().expect("nothing panics holding the probes"),
-                        );
-                        for p in &mut probes {
-                            p.seal();
-                        }
                         let found =
-                            verify_data(&wtgt, shadow, &cat.tables[idx], &r, &probes, &hasher)
-                                .await?;
+                            verify_data(&wtgt, shadow, &cat.tables[idx], &r, &hasher).await?;
                         checks.lock().await.push((idx, found));
                     }
                     Next::Analyze(idx) => {
@@ -2087,9 +2075,14 @@ async fn verify_data(
     shadow: &str,
     t: &PgTable,
     r: &TableResult,
-    samples: &[ProbeSet],
     hasher: &ProbeHasher,
 ) -> Result<TableChecks, SyncError> {
+    // The copy left its samples unsealed; each table is checked once, so they are taken here.
+    let mut samples =
+        std::mem::take(&mut *r.probes.lock().expect("nothing panics holding the probes"));
+    for p in &mut samples {
+        p.seal();
+    }
     let mut counted: Option<u64> = None;
     let mut probes = Vec::new();
     // Leak probe: stream the sanitized target columns (one scan of the table for all of them)
