@@ -11,9 +11,12 @@
 //!
 //! Prints rows/s, MB/s, peak RSS and the ratios: times are medians of SYNC_BENCH_ROUNDS rounds
 //! (default 5); each ratio is the median of the rounds' own ratios (a sync against the
-//! baselines of its round), with their range. Also the CPU-seconds of this process and of the
-//! whole machine per run (and for the sync's data phase), and each table's copy time beside
-//! the raw pipe's: where the time goes, not only how much. Not a test: nothing is asserted.
+//! baselines of its round: the data phase against the mean of the raw pipe's runs just before
+//! and just after it), with each round's beside it. Every timed run starts on a server at rest
+//! (checkpointed, written back, no autovacuum), so that none pays for the one before it.
+//! Also the CPU-seconds of this process and of the whole machine per run (and for the sync's
+//! data phase), and each table's copy time beside the raw pipe's: where the time goes, not
+//! only how much. Not a test: nothing is asserted.
 //!
 //!   cargo bench -p terraform-provider-staging --bench sync   (`make bench-sync`)
 //!   SYNC_BENCH_USERS=20000 cargo bench ... (≈100 MB; default 200000: 4.6 M rows, ≈860 MB)
@@ -83,17 +86,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The median of per-round ratios, with their range: each round runs the sync next to its
+/// The median of per-round ratios, then each round's in the order they ran (a drift shows as
+/// a trend, one disturbed round as an outlier): each round runs the sync next to its
 /// baselines, so drift on a shared machine (it is large here) hits both sides of a ratio.
 fn paired(ratios: Vec<f64>) -> String {
-    let (lo, hi) = ratios
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
+    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
     let m = median(ratios);
-    if lo == hi {
+    if each.len() == 1 {
         format!("{m:.2}")
     } else {
-        format!("{m:.2} (rounds {lo:.2}-{hi:.2})")
+        format!("{m:.2} (rounds {})", each.join(" "))
     }
 }
 
@@ -160,6 +162,9 @@ struct SyncRuns {
     name: &'static str,
     rules: RuleSet,
     reports: Vec<sync::SyncReport>,
+    /// Per round, the mean of the raw pipe's runs just before and just after this sync: drift
+    /// of the machine's speed within a round hits the baseline as it hits the sync.
+    raw_around: Vec<f64>,
     cpu_data: Vec<(f64, f64)>,
     cpu_whole: Vec<(f64, f64)>,
 }
@@ -168,6 +173,7 @@ struct SyncRuns {
 /// all.
 fn measured_sync(
     rt: &tokio::runtime::Runtime,
+    pg: &Postgres,
     urls: (&str, &str),
     rules: &RuleSet,
     opts: &SyncOptions,
@@ -177,6 +183,7 @@ fn measured_sync(
         progress: Some(tx),
         ..opts.clone()
     };
+    quiesce(pg);
     let start = cpu_s();
     let watcher = rt.spawn(async move {
         let (mut landed, mut at) = (0, None);
@@ -232,12 +239,27 @@ fn reset_peak_rss() -> f64 {
     status_mb("VmRSS:")
 }
 
-fn reset_db(pg: &Postgres, db: &str) {
+/// Brings the server to rest before a measured run, so that no run pays for the one before
+/// it: a checkpoint writes out what the last run left dirty in shared buffers, and `sync`
+/// makes the kernel write back the files and WAL it wrote (about 2 GB per run here), which
+/// would otherwise go to disk while the next run is being timed. Autovacuum is off on this
+/// server for the same reason (see `main`).
+fn quiesce(pg: &Postgres) {
+    pg.psql("postgres", "CHECKPOINT").unwrap();
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
+fn drop_db(pg: &Postgres, db: &str) {
     pg.psql(
         "postgres",
         &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
     )
     .unwrap();
+}
+
+fn reset_db(pg: &Postgres, db: &str) {
+    drop_db(pg, db);
     pg.create_database(db).unwrap();
 }
 
@@ -265,6 +287,7 @@ async fn raw_copy(pg: &Postgres, parallelism: usize) -> (Duration, Vec<(String, 
         .unwrap();
     pg.psql_script("rawcopy", &String::from_utf8_lossy(&schema.stdout))
         .unwrap();
+    quiesce(pg);
     let t0 = Instant::now();
     let by_size = std::collections::VecDeque::from(TABLES);
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(by_size));
@@ -310,6 +333,7 @@ async fn raw_copy(pg: &Postgres, parallelism: usize) -> (Duration, Vec<(String, 
         t.await.unwrap();
     }
     let took = t0.elapsed();
+    drop_db(pg, "rawcopy");
     let per_table = std::mem::take(&mut *per_table.lock().unwrap());
     (took, per_table)
 }
@@ -331,6 +355,7 @@ fn per_table(names: &[&str], runs: &[Vec<(String, f64)>]) -> String {
 
 fn dump_restore(pg: &Postgres) -> Duration {
     reset_db(pg, "dumped");
+    quiesce(pg);
     let t0 = Instant::now();
     let sh = format!(
         "{b}/pg_dump -h {d} -p {p} -U {u} prod | {b}/psql -X -q -h {d} -p {p} -U {u} dumped >/dev/null",
@@ -344,7 +369,9 @@ fn dump_restore(pg: &Postgres) -> Duration {
         .status()
         .unwrap();
     assert!(st.success());
-    t0.elapsed()
+    let took = t0.elapsed();
+    drop_db(pg, "dumped");
+    took
 }
 
 fn size_preserving_rules() -> RuleSet {
@@ -502,7 +529,11 @@ fn main() {
         .build()
         .unwrap();
     if std::env::var("SYNC_BENCH_PG").as_deref() != Ok("0") {
-        let pg = Postgres::start().unwrap();
+        // Autovacuum off: on this one server it would vacuum and analyze, a minute later, what
+        // the previous run loaded (a restored `pg_dump` is 855 MB of unfrozen rows), in the
+        // middle of whichever run comes next. Each run's own work is what is measured: the sync
+        // analyzes its tables itself, and the source is vacuumed below.
+        let pg = Postgres::start_with(&["autovacuum=off"]).unwrap();
         pg.create_database("prod").unwrap();
         pg.create_database("staging").unwrap();
         let t = Instant::now();
@@ -539,26 +570,35 @@ fn main() {
             name,
             rules,
             reports: vec![],
+            raw_around: vec![],
             cpu_data: vec![],
             cpu_whole: vec![],
         });
         let (mut raws, mut dumps, mut raw_tables) = (vec![], vec![], vec![]);
         let (mut cpu_raw, mut cpu_dump) = (vec![], vec![]);
         let (mut rss_sync, mut start_rss): (f64, f64) = (0.0, 0.0);
-        for _ in 0..rounds() {
-            for s in &mut syncs {
-                start_rss = start_rss.max(reset_peak_rss());
-                let (r, data, whole) = measured_sync(&rt, (&src, &tgt), &s.rules, &opts);
-                s.reports.push(r);
-                s.cpu_data.push(data);
-                s.cpu_whole.push(whole);
-                rss_sync = rss_sync.max(peak_rss_mb());
-            }
+        let mut raw = |raws: &mut Vec<f64>| {
             let c = cpu_s();
             let (took, tables) = rt.block_on(raw_copy(&pg, parallelism));
             raws.push(took.as_secs_f64());
             raw_tables.push(tables);
             cpu_raw.push(cpu_since(c));
+            took.as_secs_f64()
+        };
+        for _ in 0..rounds() {
+            // raw, sync, raw, sync, raw: each sync between two runs of its baseline.
+            let mut before = raw(&mut raws);
+            for s in &mut syncs {
+                start_rss = start_rss.max(reset_peak_rss());
+                let (r, data, whole) = measured_sync(&rt, &pg, (&src, &tgt), &s.rules, &opts);
+                s.reports.push(r);
+                s.cpu_data.push(data);
+                s.cpu_whole.push(whole);
+                rss_sync = rss_sync.max(peak_rss_mb());
+                let after = raw(&mut raws);
+                s.raw_around.push((before + after) / 2.0);
+                before = after;
+            }
             let c = cpu_s();
             dumps.push(dump_restore(&pg).as_secs_f64());
             cpu_dump.push(cpu_since(c));
@@ -572,7 +612,11 @@ fn main() {
         };
         let (raw, dump) = (median(raws.clone()), median(dumps.clone()));
         let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
-        println!("medians of {} rounds", raws.len());
+        println!(
+            "medians of {} rounds ({} runs of the raw pipe: one before, between and after the syncs of each round)",
+            dumps.len(),
+            raws.len()
+        );
         println!(
             "raw binary COPY pipe:            {raw:7.2} s  {:>10.0} rows/s",
             rows as f64 / raw
@@ -599,7 +643,10 @@ fn main() {
                 mb(r),
                 r.bytes_written as f64 / 1e6
             );
-            let data_ratios = runs.iter().zip(&raws).map(|(r, raw)| raw / data_s(r));
+            let data_ratios = runs
+                .iter()
+                .zip(&s.raw_around)
+                .map(|(r, raw)| raw / data_s(r));
             let whole_ratios = runs
                 .iter()
                 .zip(&dumps)
