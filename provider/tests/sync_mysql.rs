@@ -553,6 +553,85 @@ async fn killed_sync_leaves_staging_unchanged_and_the_next_run_cleans_up() {
     );
 }
 
+/// The source is read in one consistent snapshot, and only while it is read: once the tables
+/// are read, the sync's source connection holds no transaction there (on production, an open
+/// snapshot keeps InnoDB from purging old row versions), although the run goes on. Here it is
+/// held up at its last step, dropping the oldest backup, by a reader of that backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_snapshot_is_released_once_the_data_is_read() {
+    use mysql_async::prelude::Queryable;
+    let my = setup();
+    let first = sync::run(
+        &my.readonly_url("prod"),
+        &my.admin_url("staging"),
+        &rules(),
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
+    let oldest = first
+        .backup
+        .expect("staging before the first sync is backed up");
+    let mut holder = mysql_async::Conn::from_url(my.admin_url("staging"))
+        .await
+        .unwrap();
+    // A read in an open transaction holds the table's metadata lock until it ends.
+    holder.query_drop("START TRANSACTION").await.unwrap();
+    holder
+        .query_drop(format!("SELECT * FROM `{oldest}`.old_staging_marker"))
+        .await
+        .unwrap();
+
+    let (src, tgt) = (my.readonly_url("prod"), my.admin_url("staging"));
+    let run = tokio::spawn(async move {
+        // Retention 1: the second run keeps the first run's data and drops the oldest backup.
+        sync::run(&src, &tgt, &rules(), &SyncOptions::default()).await
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while q(
+        &my,
+        "",
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE INFO LIKE 'DROP DATABASE%' AND STATE LIKE 'Waiting for%lock'",
+    ) != "1"
+    {
+        assert!(
+            !run.is_finished(),
+            "the run ended before dropping the oldest backup"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached its retention"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The sync is still connected to the source (the run is not over)...
+    assert_ne!(
+        q(
+            &my,
+            "",
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'reader'"
+        ),
+        "0"
+    );
+    // ...but holds no transaction there.
+    assert_eq!(
+        q(
+            &my,
+            "",
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX t \
+             JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+             WHERE p.USER = 'reader'"
+        ),
+        "0",
+        "a source transaction of the sync is still open"
+    );
+
+    holder.query_drop("COMMIT").await.unwrap();
+    let second = run.await.unwrap().unwrap();
+    assert_eq!(second.backups_dropped, vec![oldest]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_verification_and_restore_backup() {
     let my = setup();

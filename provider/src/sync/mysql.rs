@@ -857,7 +857,6 @@ async fn run_inner(
             .await;
         return Err(e);
     }
-    let _ = src.query_drop("ROLLBACK").await;
     let _ = src.disconnect().await;
     let _ = tgt.disconnect().await;
     report.finished_at = now_rfc3339();
@@ -1023,6 +1022,10 @@ async fn load_verify_swap(
             tr.duration_ms = started.elapsed().as_millis() as u64;
             results[i] = Some(tr);
         }
+        // Every table has been read: the snapshot is released now, not with the run. On the
+        // source, InnoDB keeps every row version the snapshot might see (purge waits, undo
+        // grows) for as long as it is open; the loads, checks and swap to come do not read it.
+        exec(src, "ROLLBACK", "releasing the source snapshot").await?;
         while !running.0.is_empty() {
             let done = wait_any(&mut running).await?;
             idle.push(landed(done, &mut stored));

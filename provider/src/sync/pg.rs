@@ -1411,7 +1411,6 @@ async fn run_inner(
             .await;
         return Err(e);
     }
-    let _ = src.batch_execute("ROLLBACK").await;
     report.finished_at = now_rfc3339();
     report.duration_ms = t0.elapsed().as_millis() as u64;
     Ok(report)
@@ -1432,7 +1431,7 @@ impl Drop for AbortOnDrop {
 async fn load_verify_swap(
     source_url: &str,
     target_url: &str,
-    _src: &Client,
+    src: &Client,
     snapshot: &str,
     tgt: &Client,
     schema: &str,
@@ -1468,7 +1467,7 @@ async fn load_verify_swap(
     let hasher = ProbeHasher::default();
     let mut workers = Vec::new();
     for _ in 0..nworkers {
-        let src = join_snapshot(source_url, schema, snapshot).await?;
+        let reader = join_snapshot(source_url, schema, snapshot).await?;
         let w = connect(target_url, "target").await?;
         exec(
             &w,
@@ -1479,8 +1478,13 @@ async fn load_verify_swap(
             "preparing a target connection",
         )
         .await?;
-        workers.push((src, w));
+        workers.push((reader, w));
     }
+    // Every worker has imported the snapshot, so the transaction that exported it can end now
+    // rather than with the run: on the source, an open snapshot holds back vacuum (dead rows
+    // in production pile up) for as long as it lives, and the builds, checks and swap to come
+    // do not read the source.
+    exec(src, "ROLLBACK", "releasing the source snapshot").await?;
     // Each worker is its own task, so the transforms of different tables run on different
     // cores; the guard aborts them if this run fails or is dropped.
     let workers: Vec<(Arc<Client>, Arc<Client>)> = workers
@@ -1508,6 +1512,8 @@ async fn load_verify_swap(
         let shared = shared.clone();
         tasks.0.push(tokio::spawn(async move {
             let (schema, shadow, cat, plan, opts) = &*shared;
+            // Whether this worker's source transaction (its share of the snapshot) is open.
+            let mut reading = true;
             loop {
                 // Registered before the lock is released, so a wake-up that comes between
                 // taking "nothing yet" and waiting is not lost.
@@ -1515,6 +1521,12 @@ async fn load_verify_swap(
                     let mut w = work.lock().await;
                     (w.next(), more_work.notified())
                 };
+                // Copies are handed out first, so a worker offered anything else will read no
+                // more: its snapshot is released now, not when the last index is built.
+                if reading && !matches!(next, Next::Copy(_)) {
+                    reading = false;
+                    exec(&wsrc, "ROLLBACK", "releasing the source snapshot").await?;
+                }
                 match next {
                     Next::Copy(job) => {
                         let r = copy_table(
@@ -1622,8 +1634,8 @@ async fn load_verify_swap(
     });
     phase(report, "constraints", last_loaded);
     let ts = Instant::now();
-    // The source snapshot is no longer needed: closing the workers' connections ends those
-    // transactions; what is left runs on `tgt`.
+    // Each worker released its share of the snapshot when it ran out of tables to copy; what
+    // is left runs on `tgt`.
     drop(workers);
 
     // 5. Keys, indexes and foreign keys are built (by the workers, as each table's data
