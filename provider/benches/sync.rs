@@ -12,8 +12,10 @@
 //! Prints rows/s, MB/s, peak RSS and the ratios: times are medians of SYNC_BENCH_ROUNDS rounds
 //! (default 5); each ratio is the median of the rounds' own ratios (a sync against the
 //! baselines of its round: the data phase against the mean of the raw pipe's runs just before
-//! and just after it), with each round's beside it. Every timed run starts on a server at rest
-//! (checkpointed, written back, no autovacuum), so that none pays for the one before it.
+//! and just after it), with each round's beside it. One warm-up round runs first and is not
+//! counted. Every timed run starts on a server at rest (PostgreSQL: checkpointed, no
+//! autovacuum; MariaDB: buffer pool flushed; both: files written back), so that none pays for
+//! the one before it.
 //! Also the CPU-seconds of this process and of the whole machine per run (and for the sync's
 //! data phase), and each table's copy time beside the raw pipe's: where the time goes, not
 //! only how much. Not a test: nothing is asserted.
@@ -250,6 +252,37 @@ fn quiesce(pg: &Postgres) {
     unsafe { libc::sync() };
 }
 
+/// Before the counted rounds, one round of everything that is run but not counted: the first
+/// run of each kind paid for what later ones found ready (the target's first schema and
+/// catalog caches, memory the allocator and the kernel had to hand out for the first time);
+/// in MariaDB, the first round's ratio was off by 0.1 from the others'.
+const WARM_UP: &str = "one warm-up round first, not counted";
+
+/// [`quiesce`] for MariaDB: InnoDB writes back what the last run left dirty in its buffer pool
+/// (the page cleaner would otherwise do it during the next run), then the kernel its files.
+fn quiesce_mysql(my: &MariaDb) {
+    my.sql("SET GLOBAL innodb_max_dirty_pages_pct = 0").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let dirty: u64 = my
+            .sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        // A few pages stay dirty on a server at rest (statistics, purge): 100 is 1.6 MB.
+        if dirty < 100 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    my.sql("SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT")
+        .unwrap();
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
 fn drop_db(pg: &Postgres, db: &str) {
     pg.psql(
         "postgres",
@@ -336,6 +369,26 @@ async fn raw_copy(pg: &Postgres, parallelism: usize) -> (Duration, Vec<(String, 
     drop_db(pg, "rawcopy");
     let per_table = std::mem::take(&mut *per_table.lock().unwrap());
     (took, per_table)
+}
+
+/// The raw pipe's runs: seconds, per-table seconds and CPU (this process, machine) of each.
+#[derive(Default)]
+struct RawRuns {
+    took: Vec<f64>,
+    tables: Vec<Vec<(String, f64)>>,
+    cpu: Vec<(f64, f64)>,
+}
+
+impl RawRuns {
+    /// One more run; returns its seconds.
+    fn run(&mut self, rt: &tokio::runtime::Runtime, pg: &Postgres, parallelism: usize) -> f64 {
+        let c = cpu_s();
+        let (took, tables) = rt.block_on(raw_copy(pg, parallelism));
+        self.took.push(took.as_secs_f64());
+        self.tables.push(tables);
+        self.cpu.push(cpu_since(c));
+        took.as_secs_f64()
+    }
 }
 
 /// "name s, ..." of the tables in `names` order, each a median over the runs.
@@ -463,8 +516,9 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
     let sock = my.socket();
     let (mut runs, mut dumps) = (vec![], vec![]);
     let (mut rss, mut start_rss): (f64, f64) = (0.0, 0.0);
-    for _ in 0..rounds() {
+    for round in 0..=rounds() {
         start_rss = start_rss.max(reset_peak_rss());
+        quiesce_mysql(&my);
         runs.push(
             rt.block_on(sync::run(
                 &my.admin_url("prod"),
@@ -477,6 +531,7 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
         rss = rss.max(peak_rss_mb());
         my.sql("DROP DATABASE IF EXISTS dumped; CREATE DATABASE dumped;")
             .unwrap();
+        quiesce_mysql(&my);
         let t0 = Instant::now();
         let sh = format!(
             "mariadb-dump --no-defaults --socket={s} -uroot --single-transaction prod | \
@@ -489,12 +544,18 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
             .unwrap();
         assert!(st.success());
         dumps.push(t0.elapsed().as_secs_f64());
+        my.sql("DROP DATABASE dumped").unwrap();
+        if round == 0 {
+            // The warm-up round (see `WARM_UP`): run, not counted.
+            runs.clear();
+            dumps.clear();
+        }
     }
     let dump = median(dumps.clone());
     let whole = median(runs.iter().map(|r| r.duration_ms as f64 / 1000.0).collect());
     let data = median(runs.iter().map(data_s).collect());
     println!(
-        "mariadb-dump | mariadb:          {dump:7.2} s (median of {})",
+        "mariadb-dump | mariadb:          {dump:7.2} s (median of {}; {WARM_UP})",
         runs.len()
     );
     let ratios = runs
@@ -574,20 +635,12 @@ fn main() {
             cpu_data: vec![],
             cpu_whole: vec![],
         });
-        let (mut raws, mut dumps, mut raw_tables) = (vec![], vec![], vec![]);
-        let (mut cpu_raw, mut cpu_dump) = (vec![], vec![]);
+        let (mut raws, mut dumps) = (RawRuns::default(), vec![]);
+        let mut cpu_dump = vec![];
         let (mut rss_sync, mut start_rss): (f64, f64) = (0.0, 0.0);
-        let mut raw = |raws: &mut Vec<f64>| {
-            let c = cpu_s();
-            let (took, tables) = rt.block_on(raw_copy(&pg, parallelism));
-            raws.push(took.as_secs_f64());
-            raw_tables.push(tables);
-            cpu_raw.push(cpu_since(c));
-            took.as_secs_f64()
-        };
-        for _ in 0..rounds() {
+        for round in 0..=rounds() {
             // raw, sync, raw, sync, raw: each sync between two runs of its baseline.
-            let mut before = raw(&mut raws);
+            let mut before = raws.run(&rt, &pg, parallelism);
             for s in &mut syncs {
                 start_rss = start_rss.max(reset_peak_rss());
                 let (r, data, whole) = measured_sync(&rt, &pg, (&src, &tgt), &s.rules, &opts);
@@ -595,14 +648,27 @@ fn main() {
                 s.cpu_data.push(data);
                 s.cpu_whole.push(whole);
                 rss_sync = rss_sync.max(peak_rss_mb());
-                let after = raw(&mut raws);
+                let after = raws.run(&rt, &pg, parallelism);
                 s.raw_around.push((before + after) / 2.0);
                 before = after;
             }
             let c = cpu_s();
             dumps.push(dump_restore(&pg).as_secs_f64());
             cpu_dump.push(cpu_since(c));
+            if round == 0 {
+                // The warm-up round (see `WARM_UP`): run, not counted.
+                raws = RawRuns::default();
+                dumps.clear();
+                cpu_dump.clear();
+                for s in &mut syncs {
+                    s.reports.clear();
+                    s.raw_around.clear();
+                    s.cpu_data.clear();
+                    s.cpu_whole.clear();
+                }
+            }
         }
+        let (cpu_raw, raw_tables, raws) = (raws.cpu, raws.tables, raws.took);
         let cpu_of = |runs: &[(f64, f64)]| {
             format!(
                 "{:.1} CPU-s in this process, {:.1} CPU-s on the machine",
@@ -613,7 +679,7 @@ fn main() {
         let (raw, dump) = (median(raws.clone()), median(dumps.clone()));
         let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
         println!(
-            "medians of {} rounds ({} runs of the raw pipe: one before, between and after the syncs of each round)",
+            "medians of {} rounds ({} runs of the raw pipe: one before, between and after the syncs of each round; {WARM_UP})",
             dumps.len(),
             raws.len()
         );

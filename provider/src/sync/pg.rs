@@ -1483,8 +1483,8 @@ async fn load_verify_swap(
     // Every worker has imported the snapshot, so the transaction that exported it can end now
     // rather than with the run: on the source, an open snapshot holds back vacuum (dead rows
     // in production pile up) for as long as it lives, and the builds, checks and swap to come
-    // do not read the source.
-    exec(src, "ROLLBACK", "releasing the source snapshot").await?;
+    // do not read the source. Best effort: if the connection is gone, so is its snapshot.
+    let _ = src.batch_execute("ROLLBACK").await;
     // Each worker is its own task, so the transforms of different tables run on different
     // cores; the guard aborts them if this run fails or is dropped.
     let workers: Vec<(Arc<Client>, Arc<Client>)> = workers
@@ -1522,10 +1522,11 @@ async fn load_verify_swap(
                     (w.next(), more_work.notified())
                 };
                 // Copies are handed out first, so a worker offered anything else will read no
-                // more: its snapshot is released now, not when the last index is built.
+                // more: its snapshot is released now, not when the last index is built. Best
+                // effort: the data is read, and a connection that is gone holds nothing.
                 if reading && !matches!(next, Next::Copy(_)) {
                     reading = false;
-                    exec(&wsrc, "ROLLBACK", "releasing the source snapshot").await?;
+                    let _ = wsrc.batch_execute("ROLLBACK").await;
                 }
                 match next {
                     Next::Copy(job) => {

@@ -62,7 +62,7 @@ pub fn schema() -> Schema {
         .attr(a("length", Type::Number, Optional, "Length for `random_hex` (default 32)."));
     let block = Block::new("Copies a production database into the staging database with PII sanitized. Create, and any change of `triggers` or rules, runs a sync; the plan lists every column and what will happen to it. Delete forgets: it never touches data.")
         .attr(a("id", Type::String, Computed, "Identifier of this sync."))
-        .attr(a("source_secret_arn", Type::String, Optional, "Secrets Manager secret holding the source (production) connection URL. The source is only ever read, in a read-only transaction."))
+        .attr(a("source_secret_arn", Type::String, Optional, "Secrets Manager secret holding the source (production) connection URL. The source is only ever read, in one read-only snapshot that is released as soon as the last table has been read (keys, checks and the swap come after it and do not hold it open)."))
         .attr(a("source_url_wo", Type::String, Optional, "Source connection URL, write-only (never stored). Prefer source_secret_arn.").write_only().sensitive())
         .attr(a("target_secret_arn", Type::String, Optional, "Secrets Manager secret holding the target (staging) connection URL."))
         .attr(a("target_url_wo", Type::String, Optional, "Target connection URL, write-only (never stored). Prefer target_secret_arn.").write_only().sensitive())
