@@ -6,7 +6,10 @@ use std::time::Duration;
 mod sync_support;
 
 use stagecraft_testkit::databases::{MariaDb, ADMIN_PASSWORD, ADMIN_USER};
-use sync_support::{assert_every_leaking_row_counted, failed_verification};
+use sync_support::{
+    assert_every_leaking_row_counted, assert_source_released_once_read, failed_verification,
+    HeldAtRetention,
+};
 use terraform_provider_staging::sync::{
     self, Check, CheckKind, Progress, RuleSet, SyncError, SyncOptions, Transform,
 };
@@ -553,83 +556,66 @@ async fn killed_sync_leaves_staging_unchanged_and_the_next_run_cleans_up() {
     );
 }
 
-/// The source is read in one consistent snapshot, and only while it is read: once the tables
-/// are read, the sync's source connection holds no transaction there (on production, an open
-/// snapshot keeps InnoDB from purging old row versions), although the run goes on. Here it is
-/// held up at its last step, dropping the oldest backup, by a reader of that backup.
+/// The target's reader of a backup, and what the server says about the sync's sessions.
+struct Held<'a> {
+    my: &'a MariaDb,
+    holder: Option<mysql_async::Conn>,
+}
+
+impl HeldAtRetention for Held<'_> {
+    async fn hold(&mut self, oldest: &str) {
+        use mysql_async::prelude::Queryable;
+        let mut c = mysql_async::Conn::from_url(self.my.admin_url("staging"))
+            .await
+            .unwrap();
+        // A read in an open transaction holds the table's metadata lock until it ends.
+        c.query_drop("START TRANSACTION").await.unwrap();
+        c.query_drop(format!("SELECT * FROM `{oldest}`.old_staging_marker"))
+            .await
+            .unwrap();
+        self.holder = Some(c);
+    }
+
+    async fn release(&mut self) {
+        use mysql_async::prelude::Queryable;
+        let mut c = self.holder.take().expect("held");
+        c.query_drop("COMMIT").await.unwrap();
+    }
+
+    fn sync_waits(&self) -> bool {
+        q(
+            self.my,
+            "",
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE INFO LIKE 'DROP DATABASE%' AND STATE LIKE 'Waiting for%lock'",
+        ) == "1"
+    }
+
+    fn source_sessions(&self) -> (u64, u64) {
+        let count = |sql: &str| -> u64 { q(self.my, "", sql).parse().unwrap() };
+        (
+            count("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'reader'"),
+            count(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX t \
+                 JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                 WHERE p.USER = 'reader'",
+            ),
+        )
+    }
+}
+
+/// Once the tables are read, the sync's source connection holds no transaction there (on
+/// production, an open snapshot keeps InnoDB from purging old row versions), although the run
+/// goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_source_snapshot_is_released_once_the_data_is_read() {
-    use mysql_async::prelude::Queryable;
     let my = setup();
-    let first = sync::run(
-        &my.readonly_url("prod"),
-        &my.admin_url("staging"),
-        &rules(),
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
-    let oldest = first
-        .backup
-        .expect("staging before the first sync is backed up");
-    let mut holder = mysql_async::Conn::from_url(my.admin_url("staging"))
-        .await
-        .unwrap();
-    // A read in an open transaction holds the table's metadata lock until it ends.
-    holder.query_drop("START TRANSACTION").await.unwrap();
-    holder
-        .query_drop(format!("SELECT * FROM `{oldest}`.old_staging_marker"))
-        .await
-        .unwrap();
-
     let (src, tgt) = (my.readonly_url("prod"), my.admin_url("staging"));
-    let run = tokio::spawn(async move {
-        // Retention 1: the second run keeps the first run's data and drops the oldest backup.
-        sync::run(&src, &tgt, &rules(), &SyncOptions::default()).await
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while q(
-        &my,
-        "",
-        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-         WHERE INFO LIKE 'DROP DATABASE%' AND STATE LIKE 'Waiting for%lock'",
-    ) != "1"
-    {
-        assert!(
-            !run.is_finished(),
-            "the run ended before dropping the oldest backup"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never reached its retention"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // The sync is still connected to the source (the run is not over)...
-    assert_ne!(
-        q(
-            &my,
-            "",
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'reader'"
-        ),
-        "0"
-    );
-    // ...but holds no transaction there.
-    assert_eq!(
-        q(
-            &my,
-            "",
-            "SELECT COUNT(*) FROM information_schema.INNODB_TRX t \
-             JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
-             WHERE p.USER = 'reader'"
-        ),
-        "0",
-        "a source transaction of the sync is still open"
-    );
-
-    holder.query_drop("COMMIT").await.unwrap();
-    let second = run.await.unwrap().unwrap();
-    assert_eq!(second.backups_dropped, vec![oldest]);
+    let mut held = Held {
+        my: &my,
+        holder: None,
+    };
+    assert_source_released_once_read(&src, &tgt, rules(), &mut held).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,10 @@ use std::time::Duration;
 mod sync_support;
 
 use stagecraft_testkit::databases::{Postgres, ADMIN_PASSWORD, ADMIN_USER};
-use sync_support::{assert_every_leaking_row_counted, check, failed_verification, only_failure};
+use sync_support::{
+    assert_every_leaking_row_counted, assert_source_released_once_read, check, failed_verification,
+    only_failure, HeldAtRetention,
+};
 use terraform_provider_staging::sync::{
     self, CheckKind, PiiPolicy, Progress, RuleSet, SyncError, SyncOptions, Transform,
 };
@@ -741,80 +744,73 @@ async fn foreign_keys_not_valid_on_the_source_stay_not_valid() {
     assert!(valid.passed && valid.detail.ends_with("true"), "{valid:?}");
 }
 
-/// The source is read in one snapshot, and only while it is read: once the tables are copied,
-/// no connection of the sync holds a transaction or a snapshot there (on production, an open
-/// snapshot holds back vacuum for as long as it lives), although the run goes on. Here it is
-/// held up at its last step, dropping the oldest backup, by a reader of that backup.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_source_snapshot_is_released_once_the_data_is_read() {
-    let pg = setup();
-    let first = sync::run(
-        &pg.readonly_url("prod"),
-        &pg.admin_url("staging"),
-        &rules(),
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
-    let oldest = first
-        .backup
-        .expect("staging before the first sync is backed up");
-    let (holder, conn) = tokio_postgres::connect(&pg.admin_url("staging"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    holder
-        .batch_execute(&format!(
+/// The target's reader of a backup, and what the server says about the sync's sessions.
+struct Held<'a> {
+    pg: &'a Postgres,
+    holder: Option<tokio_postgres::Client>,
+}
+
+impl HeldAtRetention for Held<'_> {
+    async fn hold(&mut self, oldest: &str) {
+        let (c, conn) =
+            tokio_postgres::connect(&self.pg.admin_url("staging"), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        c.batch_execute(&format!(
             "BEGIN; LOCK TABLE \"{oldest}\".old_staging_marker IN ACCESS SHARE MODE"
         ))
         .await
         .unwrap();
-
-    let (src, tgt) = (pg.readonly_url("prod"), pg.admin_url("staging"));
-    let run = tokio::spawn(async move {
-        // Retention 1: the second run keeps the first run's data and drops the oldest backup.
-        sync::run(&src, &tgt, &rules(), &SyncOptions::default()).await
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while q(
-        &pg,
-        "staging",
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-         AND query LIKE 'DROP SCHEMA%'",
-    ) != "1"
-    {
-        assert!(
-            !run.is_finished(),
-            "the run ended before dropping the oldest backup"
-        );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never reached its retention"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.holder = Some(c);
     }
-    let sessions = |cond: &str| {
-        q(
-            &pg,
-            "prod",
-            &format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'prod' \
-                 AND usename = 'reader' AND ({cond})"
-            ),
-        )
-    };
-    // The sync is still connected to the source (the run is not over)...
-    assert_ne!(sessions("true"), "0");
-    // ...but holds nothing open there.
-    assert_eq!(
-        sessions("xact_start IS NOT NULL OR backend_xmin IS NOT NULL"),
-        "0",
-        "a source transaction of the sync is still open"
-    );
 
-    holder.batch_execute("COMMIT").await.unwrap();
-    let second = run.await.unwrap().unwrap();
-    assert_eq!(second.backups_dropped, vec![oldest]);
+    async fn release(&mut self) {
+        let c = self.holder.take().expect("held");
+        c.batch_execute("COMMIT").await.unwrap();
+    }
+
+    fn sync_waits(&self) -> bool {
+        q(
+            self.pg,
+            "staging",
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE 'DROP SCHEMA%'",
+        ) == "1"
+    }
+
+    fn source_sessions(&self) -> (u64, u64) {
+        let count = |cond: &str| -> u64 {
+            q(
+                self.pg,
+                "prod",
+                &format!(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = 'prod' \
+                     AND usename = 'reader' AND ({cond})"
+                ),
+            )
+            .parse()
+            .unwrap()
+        };
+        (
+            count("true"),
+            count("xact_start IS NOT NULL OR backend_xmin IS NOT NULL"),
+        )
+    }
+}
+
+/// Once the tables are copied, no connection of the sync holds a transaction or a snapshot on
+/// the source (on production, an open snapshot holds back vacuum for as long as it lives),
+/// although the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_snapshot_is_released_once_the_data_is_read() {
+    let pg = setup();
+    let (src, tgt) = (pg.readonly_url("prod"), pg.admin_url("staging"));
+    let mut held = Held {
+        pg: &pg,
+        holder: None,
+    };
+    assert_source_released_once_read(&src, &tgt, rules(), &mut held).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

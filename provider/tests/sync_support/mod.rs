@@ -65,3 +65,59 @@ pub async fn assert_every_leaking_row_counted(
     assert_eq!(count.detail, "source 3000 rows, target 3000");
     (text, report)
 }
+
+/// An engine's view of a sync held at its last step, for
+/// [`assert_source_released_once_read`].
+pub trait HeldAtRetention {
+    /// Blocks the drop of backup `oldest` on the target: a transaction that read one of its
+    /// tables, and holds it until [`release`](Self::release).
+    async fn hold(&mut self, oldest: &str);
+    /// Ends the transaction that holds the backup.
+    async fn release(&mut self);
+    /// Whether a sync waits to drop the held backup.
+    fn sync_waits(&self) -> bool;
+    /// The sync's sessions on the source: how many are connected, and how many of those hold a
+    /// transaction or a snapshot.
+    fn source_sessions(&self) -> (u64, u64);
+}
+
+/// The source is read in one snapshot, and only while it is read: a first sync (retention 1,
+/// so the second drops the first's backup), then a second one held at dropping that backup.
+/// While it waits there, the sync must still be connected to the source, but hold no
+/// transaction or snapshot there.
+pub async fn assert_source_released_once_read(
+    source: &str,
+    target: &str,
+    rules: RuleSet,
+    held: &mut impl HeldAtRetention,
+) {
+    let opts = SyncOptions::default();
+    let first = sync::run(source, target, &rules, &opts).await.unwrap();
+    let oldest = first
+        .backup
+        .expect("staging before the first sync is backed up");
+    held.hold(&oldest).await;
+    let (src, tgt) = (source.to_string(), target.to_string());
+    let run = tokio::spawn(async move { sync::run(&src, &tgt, &rules, &opts).await });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !held.sync_waits() {
+        assert!(
+            !run.is_finished(),
+            "the run ended before dropping the oldest backup"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached its retention"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (connected, holding) = held.source_sessions();
+    assert_ne!(
+        connected, 0,
+        "the sync is no longer connected to the source"
+    );
+    assert_eq!(holding, 0, "a source transaction of the sync is still open");
+    held.release().await;
+    let second = run.await.unwrap().unwrap();
+    assert_eq!(second.backups_dropped, vec![oldest]);
+}
