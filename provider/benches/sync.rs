@@ -241,6 +241,13 @@ fn reset_peak_rss() -> f64 {
     status_mb("VmRSS:")
 }
 
+/// Makes the kernel write every dirty file page to disk now (sync(2)), rather than while the
+/// next run is being timed.
+fn write_back() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
 /// Brings the server to rest before a measured run, so that no run pays for the one before
 /// it: a checkpoint writes out what the last run left dirty in shared buffers, and `sync`
 /// makes the kernel write back the files and WAL it wrote (about 2 GB per run here), which
@@ -248,8 +255,7 @@ fn reset_peak_rss() -> f64 {
 /// server for the same reason (see `main`).
 fn quiesce(pg: &Postgres) {
     pg.psql("postgres", "CHECKPOINT").unwrap();
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
+    write_back();
 }
 
 /// Before the counted rounds, one round of everything that is run but not counted: the first
@@ -283,8 +289,7 @@ fn quiesce_mysql(my: &MariaDb) {
     }
     my.sql("SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT")
         .unwrap();
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
+    write_back();
 }
 
 fn drop_db(pg: &Postgres, db: &str) {
