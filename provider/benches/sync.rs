@@ -23,6 +23,8 @@
 //!   cargo bench -p terraform-provider-staging --bench sync   (`make bench-sync`)
 //!   SYNC_BENCH_USERS=20000 cargo bench ... (≈100 MB; default 200000: 4.6 M rows, ≈860 MB)
 //!   SYNC_BENCH_PARALLELISM=2 (default 2)
+//!   SYNC_BENCH_PG_SETTINGS="log_min_messages=log log_min_duration_statement=0 ..." (extra
+//!     settings for the benchmark's PostgreSQL server, e.g. to log every statement's time)
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -603,7 +605,11 @@ fn main() {
         // the previous run loaded (a restored `pg_dump` is 855 MB of unfrozen rows), in the
         // middle of whichever run comes next. Each run's own work is what is measured: the sync
         // analyzes its tables itself, and the source is vacuumed below.
-        let pg = Postgres::start_with(&["autovacuum=off"]).unwrap();
+        // Extra settings, for looking into a run (logging each statement's time, say).
+        let extra = std::env::var("SYNC_BENCH_PG_SETTINGS").unwrap_or_default();
+        let mut settings = vec!["autovacuum=off"];
+        settings.extend(extra.split_whitespace());
+        let pg = Postgres::start_with(&settings).unwrap();
         pg.create_database("prod").unwrap();
         pg.create_database("staging").unwrap();
         let t = Instant::now();

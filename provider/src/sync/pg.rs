@@ -920,8 +920,9 @@ struct Step {
 }
 
 enum StepKind {
-    /// Statements run one after the other, each in its own transaction.
-    Build(Vec<String>),
+    /// A build's next statement, and the ones after it: each runs in its own transaction, and
+    /// each of the rest is a step of its own (see [`Work::built`]).
+    Build { sql: String, then: Vec<String> },
     /// Index into `Work::foreign_keys`.
     ForeignKey(usize),
 }
@@ -990,11 +991,8 @@ impl Work {
         self.unindexed[table] = Some(builds.len());
         self.unfinished[table] = builds.len() + fks;
         let unbuilt = builds.is_empty();
-        self.steps.extend(builds.into_iter().map(|sql| Step {
-            table,
-            exclusive: sql.first().is_some_and(|s| s.starts_with("ALTER TABLE")),
-            kind: StepKind::Build(sql),
-        }));
+        self.steps
+            .extend(builds.into_iter().filter_map(|b| build_step(table, b)));
         if unbuilt {
             self.indexed(table);
         }
@@ -1003,12 +1001,33 @@ impl Work {
         }
     }
 
-    /// A step on `table` finished (`built`: it was an index build).
-    fn done(&mut self, table: usize, built: bool) {
+    /// A build step on `table` ran its statement; `then` are the build's statements still to
+    /// run. Attaching a built index as its constraint takes the table exclusively: as a step of
+    /// its own, it waits in the list until no other step holds the table, and the worker that
+    /// built the index takes other work meanwhile instead of waiting on the lock while the
+    /// table's other indexes build.
+    fn built(&mut self, table: usize, then: Vec<String>) {
+        match build_step(table, then) {
+            None => self.done(table, true),
+            Some(step) => {
+                self.release(table);
+                // First in line: it is brief, and the table's foreign keys wait for it.
+                self.steps.push_front(step);
+            }
+        }
+    }
+
+    /// A step on `table` no longer holds it.
+    fn release(&mut self, table: usize) {
         if let Some(r) = self.running.get_mut(&table) {
             r.0 -= 1;
             r.1 = false;
         }
+    }
+
+    /// A step on `table` finished (`built`: it was an index build).
+    fn done(&mut self, table: usize, built: bool) {
+        self.release(table);
         if built {
             let left = self.unindexed[table].as_mut().expect("built after landing");
             *left -= 1;
@@ -1047,6 +1066,20 @@ impl Work {
             });
         }
     }
+}
+
+/// The step that runs the first of a build's statements on `table` (`None`: there are none).
+fn build_step(table: usize, statements: Vec<String>) -> Option<Step> {
+    let mut statements = statements.into_iter();
+    let sql = statements.next()?;
+    Some(Step {
+        table,
+        exclusive: sql.starts_with("ALTER TABLE"),
+        kind: StepKind::Build {
+            sql,
+            then: statements.collect(),
+        },
+    })
 }
 
 /// The foreign keys of the synced tables, as the workers add them: NOT VALID first (no scan,
@@ -1545,13 +1578,11 @@ async fn load_verify_swap(
                     }
                     Next::Step(step) => {
                         let table = &cat.tables[step.table].name;
-                        let built = match step.kind {
-                            StepKind::Build(statements) => {
+                        match step.kind {
+                            StepKind::Build { sql, then } => {
                                 let what = format!("building keys and indexes of {table}");
-                                for sql in statements {
-                                    exec(&wtgt, &sql, &what).await?;
-                                }
-                                true
+                                exec(&wtgt, &sql, &what).await?;
+                                work.lock().await.built(step.table, then);
                             }
                             StepKind::ForeignKey(i) => {
                                 let (name, add, validate) = {
@@ -1568,10 +1599,9 @@ async fn load_verify_swap(
                                     let what = format!("validating foreign key {name} on {table}");
                                     exec(&wtgt, &sql, &what).await?;
                                 }
-                                false
+                                work.lock().await.done(step.table, false);
                             }
-                        };
-                        work.lock().await.done(step.table, built);
+                        }
                         more_work.notify_waiters();
                     }
                     Next::Check(idx) => {
@@ -2474,9 +2504,9 @@ mod tests {
             Next::Copy(j) => format!("copy {}", j.idx),
             Next::Step(Step {
                 table,
-                kind: StepKind::Build(sql),
+                kind: StepKind::Build { sql, .. },
                 ..
-            }) => format!("build {table} {}", sql.join("; ")),
+            }) => format!("build {table} {sql}"),
             Next::Step(Step {
                 table,
                 kind: StepKind::ForeignKey(i),
@@ -2537,6 +2567,49 @@ mod tests {
         assert_eq!(take(&mut w), "wait");
         w.done(0, false);
         assert_eq!(take(&mut w), "analyze 0");
+        assert_eq!(take(&mut w), "done");
+    }
+
+    #[test]
+    fn a_built_key_is_attached_once_no_other_step_holds_its_table() {
+        let attach = "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey";
+        let mut w = Work::new(vec![copy(0), copy(1)], vec![], 2);
+        take(&mut w);
+        take(&mut w);
+        w.loaded(
+            0,
+            vec![
+                vec!["CREATE UNIQUE INDEX t_pkey".into(), attach.into()],
+                vec!["CREATE UNIQUE INDEX t_token_key".into()],
+            ],
+        );
+        assert_eq!(take(&mut w), "build 0 CREATE UNIQUE INDEX t_pkey");
+        assert_eq!(take(&mut w), "build 0 CREATE UNIQUE INDEX t_token_key");
+        w.built(0, vec![attach.into()]);
+        assert_eq!(
+            take(&mut w),
+            "wait",
+            "attaching the key waits until the other build lets go of the table"
+        );
+        w.loaded(1, vec![vec!["CREATE UNIQUE INDEX u_pkey".into()]]);
+        assert_eq!(
+            take(&mut w),
+            "build 1 CREATE UNIQUE INDEX u_pkey",
+            "meanwhile, the worker that built the key takes other work"
+        );
+        w.built(0, vec![]);
+        assert_eq!(take(&mut w), format!("build 0 {attach}"));
+        assert_eq!(
+            take(&mut w),
+            "wait",
+            "table 0 is indexed once its key is attached"
+        );
+        w.built(0, vec![]);
+        assert_eq!(take(&mut w), "check 0");
+        assert_eq!(take(&mut w), "analyze 0");
+        w.built(1, vec![]);
+        assert_eq!(take(&mut w), "check 1");
+        assert_eq!(take(&mut w), "analyze 1");
         assert_eq!(take(&mut w), "done");
     }
 
