@@ -10,10 +10,11 @@
 //! database (SYNC_BENCH_MYSQL=0 skips it; SYNC_BENCH_PG=0 skips PostgreSQL).
 //!
 //! Prints rows/s, MB/s, peak RSS and the ratios: times are medians of SYNC_BENCH_ROUNDS rounds
-//! (default 5); each ratio is the median of the rounds' own ratios (a sync against the
-//! baselines of its round: the data phase against the mean of the raw pipe's runs just before
-//! and just after it), with each round's beside it. One warm-up round runs first and is not
-//! counted. Every timed run starts on a server at rest (PostgreSQL: checkpointed, no
+//! (default 5); each ratio is the median of the rounds' own ratios, with each round's beside
+//! it. A round's ratio sets a sync against the mean of each baseline's runs on either side of
+//! it: the data phase against the raw pipe's runs just before and just after it, the whole
+//! sync against the `pg_dump | psql` runs that end the round before and its own. One warm-up
+//! round runs first and is not counted (its dump is the first round's "before"). Every timed run starts on a server at rest (PostgreSQL: checkpointed, no
 //! autovacuum; MariaDB: buffer pool flushed; both: files written back), so that none pays for
 //! the one before it.
 //! Also the CPU-seconds of this process and of the whole machine per run (and for the sync's
@@ -169,6 +170,9 @@ struct SyncRuns {
     /// Per round, the mean of the raw pipe's runs just before and just after this sync: drift
     /// of the machine's speed within a round hits the baseline as it hits the sync.
     raw_around: Vec<f64>,
+    /// Per round, the mean of the `pg_dump | psql` runs that end the round before (for the
+    /// first, the warm-up round) and this one, for the same reason.
+    dump_around: Vec<f64>,
     cpu_data: Vec<(f64, f64)>,
     cpu_whole: Vec<(f64, f64)>,
 }
@@ -526,6 +530,9 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
     let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
     let sock = my.socket();
     let (mut runs, mut dumps) = (vec![], vec![]);
+    // Per round, the mean of the dumps on either side of its sync (the round before's and its
+    // own), as for PostgreSQL.
+    let (mut dump_around, mut dump_before) = (vec![], None::<f64>);
     let (mut rss, mut start_rss): (f64, f64) = (0.0, 0.0);
     for round in 0..=rounds() {
         start_rss = start_rss.max(reset_peak_rss());
@@ -554,7 +561,12 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
             .status()
             .unwrap();
         assert!(st.success());
-        dumps.push(t0.elapsed().as_secs_f64());
+        let dump = t0.elapsed().as_secs_f64();
+        dumps.push(dump);
+        if let Some(before) = dump_before {
+            dump_around.push((before + dump) / 2.0);
+        }
+        dump_before = Some(dump);
         my.sql("DROP DATABASE dumped").unwrap();
         if round == 0 {
             // The warm-up round (see `WARM_UP`): run, not counted.
@@ -571,7 +583,7 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
     );
     let ratios = runs
         .iter()
-        .zip(&dumps)
+        .zip(&dump_around)
         .map(|(r, d)| r.duration_ms as f64 / 1000.0 / d)
         .collect();
     println!(
@@ -647,10 +659,12 @@ fn main() {
             rules,
             reports: vec![],
             raw_around: vec![],
+            dump_around: vec![],
             cpu_data: vec![],
             cpu_whole: vec![],
         });
         let (mut raws, mut dumps) = (RawRuns::default(), vec![]);
+        let mut dump_before: Option<f64> = None;
         let mut cpu_dump = vec![];
         let (mut rss_sync, mut start_rss): (f64, f64) = (0.0, 0.0);
         for round in 0..=rounds() {
@@ -668,8 +682,15 @@ fn main() {
                 before = after;
             }
             let c = cpu_s();
-            dumps.push(dump_restore(&pg).as_secs_f64());
+            let dump = dump_restore(&pg).as_secs_f64();
             cpu_dump.push(cpu_since(c));
+            dumps.push(dump);
+            if let Some(before) = dump_before {
+                for s in &mut syncs {
+                    s.dump_around.push((before + dump) / 2.0);
+                }
+            }
+            dump_before = Some(dump);
             if round == 0 {
                 // The warm-up round (see `WARM_UP`): run, not counted.
                 raws = RawRuns::default();
@@ -678,6 +699,7 @@ fn main() {
                 for s in &mut syncs {
                     s.reports.clear();
                     s.raw_around.clear();
+                    s.dump_around.clear();
                     s.cpu_data.clear();
                     s.cpu_whole.clear();
                 }
@@ -694,7 +716,7 @@ fn main() {
         let (raw, dump) = (median(raws.clone()), median(dumps.clone()));
         let mb = |r: &sync::SyncReport| r.bytes_read as f64 / 1e6;
         println!(
-            "medians of {} rounds ({} runs of the raw pipe: one before, between and after the syncs of each round; {WARM_UP})",
+            "medians of {} rounds ({} runs of the raw pipe: one before, between and after the syncs of each round; pg_dump | psql ends each round; {WARM_UP})",
             dumps.len(),
             raws.len()
         );
@@ -730,7 +752,7 @@ fn main() {
                 .map(|(r, raw)| raw / data_s(r));
             let whole_ratios = runs
                 .iter()
-                .zip(&dumps)
+                .zip(&s.dump_around)
                 .map(|(r, dump)| r.duration_ms as f64 / 1000.0 / dump);
             println!(
                 "    data phase vs raw COPY: throughput ratio {} (goal >= 0.9); whole sync / pg_dump|psql: {} (goal <= 0.75)",
