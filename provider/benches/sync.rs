@@ -14,9 +14,9 @@
 //! it. A round's ratio sets a sync against the mean of each baseline's runs on either side of
 //! it: the data phase against the raw pipe's runs just before and just after it, the whole
 //! sync against the `pg_dump | psql` runs that end the round before and its own. One warm-up
-//! round runs first and is not counted (its dump is the first round's "before"). Every timed run starts on a server at rest (PostgreSQL: checkpointed, no
-//! autovacuum; MariaDB: buffer pool flushed; both: files written back), so that none pays for
-//! the one before it.
+//! round runs first and is not counted (its dump is the first round's "before"). Every timed
+//! run starts on a server at rest (PostgreSQL: checkpointed, no autovacuum; MariaDB: buffer
+//! pool flushed; both: files written back), so that none pays for the one before it.
 //! Also the CPU-seconds of this process and of the whole machine per run (and for the sync's
 //! data phase), and each table's copy time beside the raw pipe's: where the time goes, not
 //! only how much. Not a test: nothing is asserted.
