@@ -406,6 +406,23 @@ impl RawRuns {
     }
 }
 
+/// A baseline that runs once per round, after the round's syncs: each round's syncs are set
+/// against the mean of the run that ended the round before and the one that ends their own.
+#[derive(Default)]
+struct Bracket {
+    last: Option<f64>,
+}
+
+impl Bracket {
+    /// The baseline's next run took `secs`; returns the mean for the round it ends (`None` for
+    /// the first run: nothing came before it).
+    fn next(&mut self, secs: f64) -> Option<f64> {
+        let around = self.last.map(|before| (before + secs) / 2.0);
+        self.last = Some(secs);
+        around
+    }
+}
+
 /// "name s, ..." of the tables in `names` order, each a median over the runs.
 fn per_table(names: &[&str], runs: &[Vec<(String, f64)>]) -> String {
     names
@@ -530,9 +547,7 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
     let pii = RuleSet::default_pii().with_hash_key(b"bench-key".to_vec());
     let sock = my.socket();
     let (mut runs, mut dumps) = (vec![], vec![]);
-    // Per round, the mean of the dumps on either side of its sync (the round before's and its
-    // own), as for PostgreSQL.
-    let (mut dump_around, mut dump_before) = (vec![], None::<f64>);
+    let (mut dump_around, mut bracket) = (vec![], Bracket::default());
     let (mut rss, mut start_rss): (f64, f64) = (0.0, 0.0);
     for round in 0..=rounds() {
         start_rss = start_rss.max(reset_peak_rss());
@@ -563,10 +578,7 @@ fn mysql_bench(rt: &tokio::runtime::Runtime, users: u64, parallelism: usize) {
         assert!(st.success());
         let dump = t0.elapsed().as_secs_f64();
         dumps.push(dump);
-        if let Some(before) = dump_before {
-            dump_around.push((before + dump) / 2.0);
-        }
-        dump_before = Some(dump);
+        dump_around.extend(bracket.next(dump));
         my.sql("DROP DATABASE dumped").unwrap();
         if round == 0 {
             // The warm-up round (see `WARM_UP`): run, not counted.
@@ -616,8 +628,8 @@ fn main() {
         // Autovacuum off: on this one server it would vacuum and analyze, a minute later, what
         // the previous run loaded (a restored `pg_dump` is 855 MB of unfrozen rows), in the
         // middle of whichever run comes next. Each run's own work is what is measured: the sync
-        // analyzes its tables itself, and the source is vacuumed below.
-        // Extra settings, for looking into a run (logging each statement's time, say).
+        // analyzes its tables itself, and the source is vacuumed below. SYNC_BENCH_PG_SETTINGS
+        // adds settings for looking into a run (logging each statement's time, say).
         let extra = std::env::var("SYNC_BENCH_PG_SETTINGS").unwrap_or_default();
         let mut settings = vec!["autovacuum=off"];
         settings.extend(extra.split_whitespace());
@@ -664,7 +676,7 @@ fn main() {
             cpu_whole: vec![],
         });
         let (mut raws, mut dumps) = (RawRuns::default(), vec![]);
-        let mut dump_before: Option<f64> = None;
+        let mut bracket = Bracket::default();
         let mut cpu_dump = vec![];
         let (mut rss_sync, mut start_rss): (f64, f64) = (0.0, 0.0);
         for round in 0..=rounds() {
@@ -685,12 +697,11 @@ fn main() {
             let dump = dump_restore(&pg).as_secs_f64();
             cpu_dump.push(cpu_since(c));
             dumps.push(dump);
-            if let Some(before) = dump_before {
+            if let Some(around) = bracket.next(dump) {
                 for s in &mut syncs {
-                    s.dump_around.push((before + dump) / 2.0);
+                    s.dump_around.push(around);
                 }
             }
-            dump_before = Some(dump);
             if round == 0 {
                 // The warm-up round (see `WARM_UP`): run, not counted.
                 raws = RawRuns::default();
